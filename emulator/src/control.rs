@@ -1,0 +1,1 @@
+//! STUB — owned by the ARM/identity helper. `/_emulator/` control API.

@@ -1,0 +1,1 @@
+//! STUB — owned by the Log Analytics/KQL helper. KQL subset: lexer, parser, evaluator.

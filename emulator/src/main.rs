@@ -1,0 +1,3 @@
+//! STUB — owned by the traffic helper. `azure-emulator --scenario FILE [--listen ADDR] [--time-scale N]`.
+
+fn main() {}

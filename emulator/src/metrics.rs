@@ -1,0 +1,1 @@
+//! STUB — owned by the ARM/identity helper. Azure Monitor metrics API.
