@@ -154,6 +154,9 @@ pub struct RequestRow {
 /// The per-endpoint strings every row of that endpoint carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointLogContext {
+    /// The Log Analytics workspace (GUID) the endpoint's diagnostic settings send logs to;
+    /// a query sees only the rows of its own workspace.
+    pub log_analytics_workspace_id: String,
     pub endpoint_name: String,
     pub workspace_id: String,
     pub workspace_name: String,

@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
-use crate::faults::FaultState;
+use crate::faults::{Fault, FaultState};
 use crate::logstore::LogStore;
-use crate::model::{Actor, Endpoint, EndpointKey, TrafficChange, TrafficMap};
+use crate::model::{Actor, Endpoint, EndpointKey, ProvisioningState, TrafficChange, TrafficMap};
 
 /// Emulator behaviour that a scenario file may set under `settings:`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,4 +174,80 @@ impl EmulatorState {
     pub fn set_settings(&self, settings: Settings) {
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings;
     }
+
+    /// Injects a fault now: one-shot faults are queued for the routes; a deployment failure
+    /// or an outside traffic change is applied to the world at once.
+    pub fn inject_fault(&self, fault: &Fault) -> Result<(), FaultError> {
+        let now = self.now();
+        let Some(world_fault) = self.faults().queue(fault, now) else {
+            return Ok(());
+        };
+        let mut world = self.world();
+        match world_fault {
+            Fault::DeploymentFailed {
+                endpoint,
+                deployment,
+            } => {
+                let key = world
+                    .key_by_name(&endpoint)
+                    .ok_or(FaultError::UnknownEndpoint(endpoint.clone()))?;
+                let ep = world
+                    .endpoint_mut(&key)
+                    .ok_or(FaultError::UnknownEndpoint(endpoint.clone()))?;
+                let dep = ep
+                    .deployments
+                    .get_mut(&deployment.to_ascii_lowercase())
+                    .ok_or(FaultError::UnknownDeployment {
+                        endpoint,
+                        deployment,
+                    })?;
+                dep.provisioning_state = ProvisioningState::Failed;
+            }
+            Fault::OutsideTrafficChange {
+                endpoint,
+                traffic,
+                mirror_traffic,
+            } => {
+                let key = world
+                    .key_by_name(&endpoint)
+                    .ok_or(FaultError::UnknownEndpoint(endpoint.clone()))?;
+                let ep = world
+                    .endpoint(&key)
+                    .ok_or(FaultError::UnknownEndpoint(endpoint.clone()))?;
+                let traffic: TrafficMap = traffic
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
+                let mirror: TrafficMap = mirror_traffic
+                    .map(|m| {
+                        m.into_iter()
+                            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                            .collect()
+                    })
+                    .unwrap_or_else(|| ep.mirror_traffic.clone());
+                for name in traffic.keys().chain(mirror.keys()) {
+                    if ep.deployment(name).is_none() {
+                        return Err(FaultError::UnknownDeployment {
+                            endpoint: endpoint.clone(),
+                            deployment: name.clone(),
+                        });
+                    }
+                }
+                world.apply_split(&key, traffic, mirror, Actor::Outside, None, now);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FaultError {
+    #[error("no endpoint named '{0}' in the loaded scenario")]
+    UnknownEndpoint(String),
+    #[error("endpoint '{endpoint}' has no deployment named '{deployment}'")]
+    UnknownDeployment {
+        endpoint: String,
+        deployment: String,
+    },
 }
