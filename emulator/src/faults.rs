@@ -176,6 +176,12 @@ impl FaultState {
             .unwrap_or(time::Duration::ZERO)
     }
 
+    /// The lag-spike windows `(from, until, extra lag)`, for callers that check many rows
+    /// without holding the fault lock (Log Analytics copies them once per query).
+    pub fn lag_spikes(&self) -> &[(OffsetDateTime, OffsetDateTime, time::Duration)] {
+        &self.lag_spikes
+    }
+
     /// Forgets every pending fault.
     pub fn clear(&mut self) {
         *self = Self::default();

@@ -178,7 +178,12 @@ impl EmulatorState {
     /// Injects a fault now: one-shot faults are queued for the routes; a deployment failure
     /// or an outside traffic change is applied to the world at once.
     pub fn inject_fault(&self, fault: &Fault) -> Result<(), FaultError> {
-        let now = self.now();
+        self.inject_fault_at(fault, self.now())
+    }
+
+    /// As [`Self::inject_fault`], stamped at `now`: the generator fires a scenario's fault at
+    /// its scheduled simulated time even when it catches up later.
+    pub fn inject_fault_at(&self, fault: &Fault, now: OffsetDateTime) -> Result<(), FaultError> {
         let Some(world_fault) = self.faults().queue(fault, now) else {
             return Ok(());
         };

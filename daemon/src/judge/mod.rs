@@ -13,9 +13,16 @@ pub mod kayenta;
 
 // The default, anytime-valid judge and the pieces around it.
 pub mod absolute;
+pub mod anytime;
 pub mod error_rate;
 pub mod evaluate;
 pub mod observation;
 pub mod quantile_cs;
 pub mod sequential;
 pub mod spec;
+pub mod verdict;
+
+pub use evaluate::{JudgeState, evaluate};
+pub use observation::{ArmObservation, ErrorKind, Observation, RequestSample};
+pub use spec::{JudgeMethod, JudgeSpec};
+pub use verdict::{CheckResult, Outcome, Verdict};

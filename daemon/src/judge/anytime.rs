@@ -1,0 +1,487 @@
+//! Building blocks shared by the anytime-valid checks: the one-sided normal-mixture boundary
+//! (Howard, Ramdas, McAuliffe & Sekhon, Ann. Statist. 2021, eq. for the "one-sided normal
+//! mixture") and discrete-mixture e-processes for a Bernoulli proportion, from which
+//! time-uniform bounds on quantiles and on rates follow (Howard & Ramdas, Bernoulli 2022).
+//!
+//! Every function here is pure and allocation-free.
+
+use statrs::function::erf::erfc;
+
+/// ln Φ(x), accurate in the far left tail where Φ underflows.
+pub fn ln_normal_cdf(x: f64) -> f64 {
+    if x > -30.0 {
+        (0.5 * erfc(-x / std::f64::consts::SQRT_2)).ln()
+    } else {
+        // Mills-ratio asymptotic: Φ(x) ≈ φ(x)/|x| · (1 − 1/x²).
+        -0.5 * x * x - (-x).ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            + (1.0 - 1.0 / (x * x)).ln()
+    }
+}
+
+/// ln(1/(2α)) + the ρ tuning of Howard et al. (2021, Prop. 3 / eq. 3.10): the one-sided
+/// normal-mixture boundary is tightest at intrinsic time v_opt when
+/// ρ = v_opt / (2·ln(1/(2α)) + ln(1 + 2·ln(1/(2α)))).
+pub fn mixture_rho(v_opt: f64, alpha: f64) -> f64 {
+    let l = (1.0 / (2.0 * alpha)).ln().max(1e-9);
+    v_opt / (2.0 * l + (1.0 + 2.0 * l).ln())
+}
+
+/// log m(s, v) of the one-sided normal mixture (half-normal prior on the drift, precision ρ):
+/// ½·ln(4ρ/(v+ρ)) + s²/(2(v+ρ)) + ln Φ(s/√(v+ρ)).
+/// It is an (asymptotic) e-process for "drift ≤ 0" of a process s with variance process v;
+/// the test rejects when it reaches ln(1/α).
+pub fn normal_mixture_log_e(s: f64, v: f64, rho: f64) -> f64 {
+    let total = v + rho;
+    0.5 * (4.0 * rho / total).ln() + s * s / (2.0 * total) + ln_normal_cdf(s / total.sqrt())
+}
+
+/// The smallest s at which `normal_mixture_log_e(s, v, rho) ≥ threshold` (found by bisection;
+/// log m is increasing in s). Used to say how far a statistic is from its boundary.
+pub fn normal_mixture_boundary(v: f64, rho: f64, threshold: f64) -> f64 {
+    let scale = (v + rho).sqrt();
+    // normal_mixture_log_e(s, v, rho) with its s-free parts computed once (same operations in
+    // the same order, so the same bits).
+    let total = v + rho;
+    let head = 0.5 * (4.0 * rho / total).ln();
+    let log_e = |s: f64| head + s * s / (2.0 * total) + ln_normal_cdf(s / scale);
+    let (mut low, mut high) = (-10.0 * scale, 10.0 * scale + 10.0);
+    while log_e(high) < threshold {
+        high *= 2.0;
+    }
+    // 50 halvings: far below any precision the report needs.
+    for _ in 0..50 {
+        let mid = 0.5 * (low + high);
+        if log_e(mid) >= threshold {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    high
+}
+
+/// ln Σ exp(x_i), stable.
+pub fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    max + values.map(|x| (x - max).exp()).sum::<f64>().ln()
+}
+
+/// Log-odds offsets of the alternatives in the discrete mixtures below: 21 points spaced by a
+/// factor √2 from 0.01 to ≈10 (uniform weights). A discrete mixture of likelihood ratios, each a
+/// (super)martingale under the null, is itself one (Ville's inequality then bounds the chance
+/// it ever reaches 1/α by α); the grid costs ln 21 ≈ 3 nats against a perfectly tuned
+/// alternative and adapts to effects from tiny to huge.
+pub const LOG_ODDS_GRID_LEN: usize = 21;
+
+pub fn log_odds_offset(index: usize) -> f64 {
+    0.01 * std::f64::consts::SQRT_2.powi(index as i32)
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Which one-sided null a Bernoulli e-process tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// H0: p ≥ p0; evidence comes from few successes (alternatives p' < p0).
+    AtLeast,
+    /// H0: p ≤ p0; evidence comes from many successes (alternatives p' > p0).
+    AtMost,
+}
+
+/// ln E of a uniform discrete mixture of Bernoulli likelihood ratios (p'/p0)^k·((1−p')/(1−p0))^(n−k)
+/// over alternatives p' on the far side of p0. Under the one-sided null each ratio is a
+/// supermartingale (its one-step mean p·p'/p0 + (1−p)(1−p')/(1−p0) is ≤ 1 there), so the
+/// mixture is an e-process valid at every n, with ties and any stopping rule.
+pub fn bernoulli_log_e(successes: f64, trials: f64, p0: f64, side: Side) -> f64 {
+    BernoulliMixture::new(p0, side).log_e(successes, trials)
+}
+
+/// The mixture of [`bernoulli_log_e`] for a fixed null p0 and side, with the per-alternative log
+/// ratios precomputed: ln LR_j(k, n) = k·a_j + (n − k)·b_j, a_j = ln(p'_j/p0),
+/// b_j = ln((1 − p'_j)/(1 − p0)). Evaluating it at many (k, n) is then cheap.
+#[derive(Debug, Clone, Copy)]
+pub struct BernoulliMixture {
+    success_terms: [f64; LOG_ODDS_GRID_LEN],
+    failure_terms: [f64; LOG_ODDS_GRID_LEN],
+}
+
+impl BernoulliMixture {
+    pub fn new(p0: f64, side: Side) -> Self {
+        let p0 = p0.clamp(1e-12, 1.0 - 1e-12);
+        let base = logit(p0);
+        let (ln_p0, ln_q0) = (p0.ln(), (1.0 - p0).ln());
+        let mut success_terms = [0.0; LOG_ODDS_GRID_LEN];
+        let mut failure_terms = [0.0; LOG_ODDS_GRID_LEN];
+        for j in 0..LOG_ODDS_GRID_LEN {
+            let offset = log_odds_offset(j);
+            let x = match side {
+                Side::AtLeast => base - offset,
+                Side::AtMost => base + offset,
+            };
+            // ln σ(x) = −ln(1 + e^−x), ln(1 − σ(x)) = −ln(1 + e^x): one exp, two ln_1p.
+            let e = x.exp();
+            let (ln_alt, ln_not_alt) = if x >= 0.0 {
+                (-(1.0 / e).ln_1p(), -x - (1.0 / e).ln_1p())
+            } else {
+                (x - e.ln_1p(), -e.ln_1p())
+            };
+            success_terms[j] = ln_alt - ln_p0;
+            failure_terms[j] = ln_not_alt - ln_q0;
+        }
+        BernoulliMixture {
+            success_terms,
+            failure_terms,
+        }
+    }
+
+    fn terms(&self, successes: f64, trials: f64) -> [f64; LOG_ODDS_GRID_LEN] {
+        let failures = (trials - successes).max(0.0);
+        let mut terms = [0.0; LOG_ODDS_GRID_LEN];
+        for (j, term) in terms.iter_mut().enumerate() {
+            *term = successes * self.success_terms[j] + failures * self.failure_terms[j];
+        }
+        terms
+    }
+
+    /// ln E after `successes` in `trials`.
+    pub fn log_e(&self, successes: f64, trials: f64) -> f64 {
+        if trials <= 0.0 {
+            return 0.0;
+        }
+        log_sum_exp(self.terms(successes, trials).iter().copied()) - (LOG_ODDS_GRID_LEN as f64).ln()
+    }
+
+    /// Whether ln E ≥ `log_threshold`. max_j ≤ LSE ≤ max_j + ln(len) decides most cases
+    /// without any exponential.
+    pub fn rejects(&self, successes: f64, trials: f64, log_threshold: f64) -> bool {
+        if trials <= 0.0 {
+            return log_threshold <= 0.0;
+        }
+        let terms = self.terms(successes, trials);
+        let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let ln_len = (LOG_ODDS_GRID_LEN as f64).ln();
+        if max - ln_len >= log_threshold {
+            return true;
+        }
+        if max < log_threshold {
+            return false;
+        }
+        log_sum_exp(terms.iter().copied()) - ln_len >= log_threshold
+    }
+}
+
+/// Time-uniform lower and upper bounds on a proportion from the e-processes above, each side at
+/// level `alpha_each`: lower = inf{p0 : "p ≤ p0" not rejected}, upper = sup{p0 : "p ≥ p0" not
+/// rejected}. Found on the log-odds scale by the Illinois variant of regula falsi, bracketed
+/// between the observed proportion (never rejected) and ±30 (about 1e-13).
+pub fn proportion_bounds(successes: f64, trials: f64, alpha_each: f64) -> (f64, f64) {
+    if trials <= 0.0 {
+        return (0.0, 1.0);
+    }
+    let threshold = (1.0 / alpha_each).ln();
+    let observed = (successes / trials).clamp(1e-12, 1.0 - 1e-12);
+    let centre = logit(observed).clamp(-30.0, 30.0);
+    // Log-odds standard error of the observed proportion: the bounds lie a few of these away,
+    // so bracketing outward from the centre in doubling steps needs few evaluations.
+    let step = (1.0 / (trials * observed * (1.0 - observed)).max(1e-9))
+        .sqrt()
+        .clamp(1e-3, 30.0);
+    let lower_excess =
+        |x: f64| bernoulli_log_e(successes, trials, logistic(x), Side::AtMost) - threshold;
+    let lower = match outward_bracket(&lower_excess, centre, -step, -30.0) {
+        Some((rejected, kept)) => logistic(illinois_root(&lower_excess, rejected, kept)),
+        None => 0.0,
+    };
+    let upper_excess =
+        |x: f64| bernoulli_log_e(successes, trials, logistic(x), Side::AtLeast) - threshold;
+    let upper = match outward_bracket(&upper_excess, centre, step, 30.0) {
+        Some((rejected, kept)) => logistic(illinois_root(&upper_excess, rejected, kept)),
+        None => 1.0,
+    };
+    (lower.min(successes / trials), upper.max(successes / trials))
+}
+
+/// Walks from `centre` (where `f` < 0) by `step`, doubling, until `f` ≥ 0 or `limit` is passed;
+/// returns (point with f ≥ 0, last point with f < 0), or None when even `limit` is not rejected.
+fn outward_bracket(
+    f: &impl Fn(f64) -> f64,
+    centre: f64,
+    step: f64,
+    limit: f64,
+) -> Option<(f64, f64)> {
+    let mut kept = centre;
+    let mut step = step;
+    loop {
+        let next = kept + step;
+        let beyond = (limit - next) * step.signum() <= 0.0;
+        let next = if beyond { limit } else { next };
+        if f(next) >= 0.0 {
+            return Some((next, kept));
+        }
+        if beyond {
+            return None;
+        }
+        kept = next;
+        step *= 2.0;
+    }
+}
+
+/// A root of `f` in [a, b] where f(a) and f(b) differ in sign (Illinois method: regula falsi
+/// that halves the stale end's weight; superlinear, never leaves the bracket). Returns the end
+/// on the side where f ≥ 0 (the rejected side), so a bound never claims more than the
+/// e-process proves.
+fn illinois_root(f: &impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
+    let (mut a, mut b) = (a, b);
+    let (mut fa, mut fb) = (f(a), f(b));
+    let mut last_moved = 0i8;
+    for _ in 0..100 {
+        if (b - a).abs() < 1e-5 {
+            break;
+        }
+        let secant = (a * fb - b * fa) / (fb - fa);
+        let c = if secant.is_finite() && secant > a.min(b) && secant < a.max(b) {
+            secant
+        } else {
+            0.5 * (a + b)
+        };
+        let fc = f(c);
+        if (fc >= 0.0) == (fb >= 0.0) {
+            b = c;
+            fb = fc;
+            if last_moved == 1 {
+                fa /= 2.0;
+            }
+            last_moved = 1;
+        } else {
+            a = c;
+            fa = fc;
+            if last_moved == -1 {
+                fb /= 2.0;
+            }
+            last_moved = -1;
+        }
+    }
+    if fa >= 0.0 { a } else { b }
+}
+
+/// Time-uniform bounds on the q-quantile of a binned distribution (counts over ordered bin
+/// values). The quantile Q(q) = inf{x : F(x) ≥ q}.
+/// * lower: the largest bin value x with "F(x) ≥ q" rejected (few observations ≤ x). If the
+///   truth were Q(q) ≤ x then F(x) ≥ q and the test at x could reject only if the test at
+///   Q(q) itself (one fixed point) did: probability ≤ alpha_each over all looks.
+/// * upper: the smallest bin value x with "F(x) < q" rejected (many observations ≤ x); the
+///   mirror argument at Q(q)⁻ holds.
+///
+/// Returns bin indices (None when no bin qualifies: the bound is 0 or +∞). O(log bins) tests
+/// after an O(bins) prefix sum.
+pub fn quantile_bound_indices(
+    counts: &[f64],
+    q: f64,
+    alpha_each: f64,
+) -> (Option<usize>, Option<usize>) {
+    let mut cumulative = Vec::with_capacity(counts.len());
+    let mut running = 0.0;
+    for &c in counts {
+        running += c;
+        cumulative.push(running);
+    }
+    quantile_bound_indices_cumulative(&cumulative, q, alpha_each)
+}
+
+/// As [`quantile_bound_indices`], from cumulative counts (non-decreasing).
+pub fn quantile_bound_indices_cumulative(
+    cumulative: &[f64],
+    q: f64,
+    alpha_each: f64,
+) -> (Option<usize>, Option<usize>) {
+    let n = cumulative.last().copied().unwrap_or(0.0);
+    if n <= 0.0 {
+        return (None, None);
+    }
+    quantile_bound_indices_with(cumulative, &QuantileMixtures::new(q), alpha_each)
+}
+
+/// The two one-sided Bernoulli mixtures at p0 = q that a quantile's bounds test: built once per
+/// q and shared by both arms of a check (each costs 21 exponentials and 42 logarithms).
+#[derive(Debug, Clone, Copy)]
+pub struct QuantileMixtures {
+    at_least: BernoulliMixture,
+    at_most: BernoulliMixture,
+}
+
+impl QuantileMixtures {
+    pub fn new(q: f64) -> Self {
+        QuantileMixtures {
+            at_least: BernoulliMixture::new(q, Side::AtLeast),
+            at_most: BernoulliMixture::new(q, Side::AtMost),
+        }
+    }
+}
+
+/// As [`quantile_bound_indices_cumulative`] with the mixtures for q already built.
+pub fn quantile_bound_indices_with(
+    cumulative: &[f64],
+    mixtures: &QuantileMixtures,
+    alpha_each: f64,
+) -> (Option<usize>, Option<usize>) {
+    let n = cumulative.last().copied().unwrap_or(0.0);
+    if n <= 0.0 {
+        return (None, None);
+    }
+    let threshold = (1.0 / alpha_each).ln();
+    let (at_least, at_most) = (&mixtures.at_least, &mixtures.at_most);
+    let rejects_at_least = |k: usize| at_least.rejects(cumulative[k], n, threshold);
+    let rejects_at_most = |k: usize| at_most.rejects(cumulative[k], n, threshold);
+    // rejects_at_least holds on a prefix of the bins (the cumulative count only grows).
+    let lower = last_true(cumulative.len(), rejects_at_least);
+    // rejects_at_most is true on a suffix.
+    let upper = first_true(cumulative.len(), rejects_at_most);
+    (lower, upper)
+}
+
+/// Largest index in 0..len where a prefix-monotone predicate holds.
+fn last_true(len: usize, predicate: impl Fn(usize) -> bool) -> Option<usize> {
+    let (mut low, mut high) = (0usize, len); // predicate true on [0, low), false on [high, len)
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if predicate(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low.checked_sub(1)
+}
+
+/// Smallest index in 0..len where a suffix-monotone predicate holds.
+fn first_true(len: usize, predicate: impl Fn(usize) -> bool) -> Option<usize> {
+    let (mut low, mut high) = (0usize, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if predicate(mid) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    (low < len).then_some(low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn boundary_sits_where_the_log_e_crosses() {
+        // The hoisted evaluation must be normal_mixture_log_e itself: the boundary is the
+        // first point of the final bracket where it reaches the threshold.
+        for (v, rho, threshold) in [(10.0, 3.0, 3.0), (1e4, 250.0, 5.0), (0.5, 40.0, 2.0)] {
+            let boundary = normal_mixture_boundary(v, rho, threshold);
+            assert!(normal_mixture_log_e(boundary, v, rho) >= threshold);
+            let below = boundary - 1e-9 * boundary.abs().max(1.0);
+            assert!(normal_mixture_log_e(below, v, rho) < threshold, "{v} {rho}");
+        }
+    }
+
+    #[test]
+    fn ln_normal_cdf_is_continuous_across_the_switch() {
+        let left = ln_normal_cdf(-30.0 - 1e-9);
+        let right = ln_normal_cdf(-30.0 + 1e-9);
+        assert!((left - right).abs() < 1e-3, "{left} vs {right}");
+        assert!((ln_normal_cdf(0.0) - 0.5_f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn mixture_boundary_grows_like_sqrt_v_log_v() {
+        let rho = mixture_rho(1000.0, 0.05);
+        let threshold = 20.0_f64.ln();
+        let b1 = normal_mixture_boundary(1000.0, rho, threshold);
+        let b2 = normal_mixture_boundary(100_000.0, rho, threshold);
+        // Wider than a fixed z-test (1.645·√v), but of the same order.
+        assert!(
+            b1 > 1.645 * 1000.0_f64.sqrt() && b1 < 5.0 * 1000.0_f64.sqrt(),
+            "{b1}"
+        );
+        assert!(
+            b2 / b1 > 10.0,
+            "boundary must grow at least like √v: {b1} {b2}"
+        );
+        assert!(normal_mixture_log_e(b1 * 1.001, 1000.0, rho) >= threshold);
+    }
+
+    #[test]
+    fn proportion_bounds_cover_and_zero_of_two_hundred_is_not_tight() {
+        let (lower, upper) = proportion_bounds(0.0, 200.0, 0.025);
+        assert_eq!(lower, 0.0);
+        assert!(
+            upper > 0.015,
+            "0/200 cannot bound the rate below 1.5%: {upper}"
+        );
+        let (lower, upper) = proportion_bounds(500.0, 10_000.0, 0.025);
+        assert!(
+            lower < 0.05 && upper > 0.05 && upper - lower < 0.03,
+            "{lower} {upper}"
+        );
+    }
+
+    #[test]
+    fn proportion_bounds_sit_on_the_rejection_boundary() {
+        let threshold = 40.0_f64.ln();
+        let (lower, upper) = proportion_bounds(37.0, 1_000.0, 0.025);
+        assert!(bernoulli_log_e(37.0, 1_000.0, lower, Side::AtMost) >= threshold);
+        assert!(bernoulli_log_e(37.0, 1_000.0, lower * 1.01, Side::AtMost) < threshold);
+        assert!(bernoulli_log_e(37.0, 1_000.0, upper, Side::AtLeast) >= threshold);
+        assert!(bernoulli_log_e(37.0, 1_000.0, upper * 0.99, Side::AtLeast) < threshold);
+    }
+
+    /// 500 runs of 30 looks each at p = 0.3: the one-sided e-process for "p ≤ 0.3" may cross
+    /// 1/α = 20 in at most 5% of runs; the upper end of the 95% Clopper-Pearson interval on the
+    /// observed crossing rate must be ≤ 0.05.
+    #[test]
+    fn bernoulli_e_process_is_valid_over_many_looks() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let runs = 500;
+        let mut crossed = 0;
+        for _ in 0..runs {
+            let (mut k, mut n) = (0.0, 0.0);
+            for _look in 0..30 {
+                for _ in 0..40 {
+                    n += 1.0;
+                    if rng.random::<f64>() < 0.3 {
+                        k += 1.0;
+                    }
+                }
+                if bernoulli_log_e(k, n, 0.3, Side::AtMost) >= 20.0_f64.ln() {
+                    crossed += 1;
+                    break;
+                }
+            }
+        }
+        let (_, upper) = crate::judge::binomial::clopper_pearson(crossed, runs, 0.95);
+        assert!(
+            upper <= 0.05,
+            "crossings {crossed}/{runs}, 95% upper bound {upper}"
+        );
+    }
+
+    #[test]
+    fn quantile_bounds_bracket_the_true_quantile() {
+        // 1000 observations uniform over bins 0..100: the median is bin ~49.
+        let counts = vec![10.0; 100];
+        let (lower, upper) = quantile_bound_indices(&counts, 0.5, 0.025);
+        let (lower, upper) = (lower.expect("lower"), upper.expect("upper"));
+        assert!(lower < 49 && upper >= 49, "{lower} {upper}");
+        assert!(upper - lower < 20, "{lower} {upper}");
+    }
+}

@@ -1,0 +1,1017 @@
+//! The rollout state machine, driven the way the runner drives it: ticks with verdicts built
+//! directly, each emitted traffic change answered with Applied or ApplyFailed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use canaryd::judge::{CheckResult, JudgeSpec, Outcome, Verdict};
+use canaryd::model::{EndpointRef, Split, TrafficMap};
+use canaryd::policy::{
+    AfterPromotion, DeploymentSelector, FailurePolicy, InconclusiveAction, Plan, Policy,
+    ShadowPhase, SourceSpec, Step,
+};
+use canaryd::rollout::{
+    Action, DecisionKind, Input, MAX_APPLY_ATTEMPTS, Phase, RolloutState, SourceStatus, TickInput,
+    Transition, advance, is_terminal, start,
+};
+use proptest::prelude::*;
+use time::OffsetDateTime;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn endpoint() -> EndpointRef {
+    EndpointRef {
+        subscription: "sub".into(),
+        resource_group: "rg".into(),
+        workspace: "ws".into(),
+        endpoint: "ep".into(),
+    }
+}
+
+/// 5 → 10 → 25 → 50 → 100, 5 minutes and 200 canary requests each, 1 minute interval,
+/// 4 h deadline, 10 min source grace, hold on inconclusive (30 min limit, then roll back),
+/// 30 min bake.
+fn policy() -> Policy {
+    Policy {
+        name: "ep".into(),
+        path: PathBuf::from("ep.yaml"),
+        content_hash: "0".repeat(64),
+        target: endpoint(),
+        baseline: DeploymentSelector::Auto,
+        canary: DeploymentSelector::Auto,
+        source: SourceSpec::AzureMonitor {
+            ingestion_delay: Duration::from_secs(180),
+        },
+        plan: Plan {
+            shadow: None,
+            steps: [5, 10, 25, 50, 100]
+                .into_iter()
+                .map(|traffic_percent| Step {
+                    traffic_percent,
+                    min_duration: 5 * MINUTE,
+                    min_canary_requests: 200,
+                })
+                .collect(),
+            interval: MINUTE,
+            deadline: 240 * MINUTE,
+            early_promotion: false,
+        },
+        judge: JudgeSpec::default(),
+        failure: FailurePolicy {
+            source_error_grace: 10 * MINUTE,
+            on_inconclusive: InconclusiveAction::Hold,
+            inconclusive_limit: Some(30 * MINUTE),
+            on_inconclusive_timeout: InconclusiveAction::RollBack,
+        },
+        after_promotion: AfterPromotion {
+            bake_time: 30 * MINUTE,
+        },
+    }
+}
+
+fn with_shadow(mut policy: Policy) -> Policy {
+    policy.plan.shadow = Some(ShadowPhase {
+        mirror_percent: 20,
+        duration: 10 * MINUTE,
+        min_canary_requests: 500,
+    });
+    policy
+}
+
+fn split(pairs: &[(&str, u32)], mirror: &[(&str, u32)]) -> Split {
+    let map = |pairs: &[(&str, u32)]| -> TrafficMap {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    };
+    Split::new(map(pairs), map(mirror))
+}
+
+fn step_split(canary_percent: u32) -> Split {
+    split(
+        &[("blue", 100 - canary_percent), ("green", canary_percent)],
+        &[],
+    )
+}
+
+fn verdict(overall: Outcome) -> Verdict {
+    let mut check = CheckResult::no_data("latency_shift", 1.1, 0.05, 5000, 400, String::new());
+    check.outcome = overall;
+    check.estimate = Some(1.02);
+    check.reason = match overall {
+        Outcome::Regressed => "canary/baseline 1.31× [1.22, 1.40], above the 1.10× limit".into(),
+        Outcome::Safe => "canary/baseline 1.01× [0.97, 1.05], within the 1.10× limit".into(),
+        Outcome::Inconclusive => "canary/baseline 1.04× [0.92, 1.18], not decided yet".into(),
+        Outcome::NoData => "no requests in the canary arm".into(),
+    };
+    Verdict {
+        overall,
+        checks: vec![check],
+        summary: format!("{} (test verdict)", overall.label()),
+    }
+}
+
+fn tick(source: SourceStatus, outcome: Option<Outcome>, canary_requests: u64) -> Input {
+    Input::Tick(TickInput {
+        source,
+        verdict: outcome.map(verdict),
+        canary_requests,
+    })
+}
+
+fn ok(outcome: Outcome, canary_requests: u64) -> Input {
+    tick(SourceStatus::Ok, Some(outcome), canary_requests)
+}
+
+fn set_splits(t: &Transition) -> Vec<Split> {
+    t.actions
+        .iter()
+        .map(|Action::SetSplit { split, .. }| split.clone())
+        .collect()
+}
+
+/// A runner stand-in: keeps the state, the simulated time, and every transition.
+struct Rollout {
+    policy: Policy,
+    state: RolloutState,
+    now: OffsetDateTime,
+    /// Every SetSplit emitted, in order.
+    emitted: Vec<Split>,
+    history: Vec<Transition>,
+}
+
+impl Rollout {
+    fn start(policy: Policy) -> Self {
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let t = start(
+            &policy,
+            &endpoint(),
+            "blue",
+            "green",
+            &Split::all_to("blue"),
+            now,
+        );
+        let mut rollout = Rollout {
+            policy,
+            state: t.state.clone(),
+            now,
+            emitted: Vec::new(),
+            history: Vec::new(),
+        };
+        rollout.record(t);
+        rollout
+    }
+
+    fn record(&mut self, t: Transition) -> Transition {
+        for action in set_splits(&t) {
+            assert!(action.validate().is_ok(), "invalid split {action}");
+            self.emitted.push(action);
+        }
+        self.state = t.state.clone();
+        self.history.push(t.clone());
+        t
+    }
+
+    fn feed(&mut self, input: Input) -> Transition {
+        let t = advance(&self.policy, &self.state, &input, self.now);
+        self.record(t)
+    }
+
+    /// Feeds `input`; every change it emits is confirmed applied.
+    fn feed_applied(&mut self, input: Input) -> Transition {
+        let t = self.feed(input);
+        for split in set_splits(&t) {
+            self.feed(Input::Applied { split });
+        }
+        t
+    }
+
+    fn wait(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    /// Waits one minute, then ticks (and applies whatever it emits).
+    fn minute(&mut self, input: Input) -> Transition {
+        self.wait(MINUTE);
+        self.feed_applied(input)
+    }
+
+    fn apply_first(&mut self) {
+        let split = self
+            .state
+            .pending
+            .as_ref()
+            .expect("a change in flight")
+            .split
+            .clone();
+        self.feed(Input::Applied { split });
+    }
+}
+
+#[test]
+fn a_good_canary_walks_every_step_to_promoted() {
+    let mut r = Rollout::start(policy());
+    assert_eq!(r.history[0].decision.kind, DecisionKind::Start);
+    assert_eq!(
+        r.state.phase,
+        Phase::Pending,
+        "a phase begins only when applied"
+    );
+    assert_eq!(r.state.expected_split, Split::all_to("blue"));
+    r.apply_first();
+    assert_eq!(r.state.phase, Phase::Step(0));
+    let mut advanced_at = Vec::new();
+    for _ in 0..200 {
+        if is_terminal(&r.state.phase) {
+            break;
+        }
+        let phase_started = r.state.phase_started_at;
+        let before = r.state.phase;
+        let t = r.minute(ok(Outcome::Safe, 100));
+        if t.decision.kind == DecisionKind::Advance {
+            let in_phase = r.now - phase_started;
+            advanced_at.push((before, in_phase));
+        }
+    }
+    assert_eq!(r.state.phase, Phase::Promoted);
+    assert_eq!(
+        r.emitted,
+        vec![
+            step_split(5),
+            step_split(10),
+            step_split(25),
+            step_split(50),
+            Split::all_to("green"),
+        ]
+    );
+    assert_eq!(r.state.expected_split, Split::all_to("green"));
+    // Five advances (the last into the bake), each after the 5 minute minimum.
+    assert_eq!(advanced_at.len(), 5, "{advanced_at:?}");
+    for (phase, in_phase) in &advanced_at {
+        assert!(
+            *in_phase >= time::Duration::minutes(5),
+            "{phase:?} after {in_phase}"
+        );
+    }
+    let promote = r.history.last().expect("decisions");
+    assert_eq!(promote.decision.kind, DecisionKind::Promote);
+    assert!(
+        promote.decision.reason.contains("bake"),
+        "{}",
+        promote.decision.reason
+    );
+    // Nothing happens to a promoted rollout.
+    let t = r.minute(ok(Outcome::Regressed, 100));
+    assert!(t.actions.is_empty());
+    assert_eq!(t.decision.kind, DecisionKind::Noop);
+}
+
+#[test]
+fn decisions_say_why_with_the_numbers() {
+    let mut r = Rollout::start(policy());
+    r.apply_first();
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(r.minute(ok(Outcome::Safe, 1706)));
+    }
+    let t = last.expect("ticks");
+    assert_eq!(t.decision.kind, DecisionKind::Advance);
+    let reason = &t.decision.reason;
+    for part in [
+        "step 1/5 (5%)",
+        "1.01× [0.97, 1.05]",
+        "8,530 canary requests over 5m",
+        "advancing to 10%",
+    ] {
+        assert!(reason.contains(part), "{reason:?} lacks {part:?}");
+    }
+}
+
+#[test]
+fn never_advances_before_the_minimum_without_early_promotion() {
+    let mut r = Rollout::start(policy());
+    r.apply_first();
+    for minute in 1..5 {
+        let t = r.minute(ok(Outcome::Safe, 10_000));
+        assert!(
+            t.actions.is_empty(),
+            "minute {minute}: {}",
+            t.decision.reason
+        );
+        assert_eq!(t.decision.kind, DecisionKind::Hold);
+    }
+    let t = r.minute(ok(Outcome::Safe, 10_000));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+}
+
+#[test]
+fn early_promotion_needs_a_safe_verdict_and_the_minimum_requests() {
+    let mut p = policy();
+    p.plan.early_promotion = true;
+    let mut r = Rollout::start(p);
+    r.apply_first();
+    // Safe but only 150 of 200 requests: hold.
+    let t = r.minute(ok(Outcome::Safe, 150));
+    assert!(t.actions.is_empty(), "{}", t.decision.reason);
+    // Inconclusive with enough requests: hold (early promotion is for proven safety only).
+    let t = r.minute(ok(Outcome::Inconclusive, 100));
+    assert!(t.actions.is_empty(), "{}", t.decision.reason);
+    // Safe with 250 ≥ 200 at minute 3 of 5: advance to the next step, not straight to 100%.
+    let t = r.minute(ok(Outcome::Safe, 0));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    assert!(t.decision.reason.contains("early"), "{}", t.decision.reason);
+    assert_eq!(r.state.phase, Phase::Step(1));
+    // The new step's request count starts from zero.
+    assert_eq!(r.state.step_canary_requests, 0);
+    let t = r.minute(ok(Outcome::Safe, 199));
+    assert!(t.actions.is_empty());
+    let t = r.minute(ok(Outcome::Safe, 1));
+    assert_eq!(set_splits(&t), vec![step_split(25)]);
+}
+
+/// Walks a rollout to `phase` with safe verdicts.
+fn walk_to(policy: Policy, phase: Phase) -> Rollout {
+    let mut r = Rollout::start(policy);
+    r.apply_first();
+    for _ in 0..200 {
+        if r.state.phase == phase {
+            return r;
+        }
+        r.minute(ok(Outcome::Safe, 100));
+    }
+    panic!("never reached {phase:?}; at {:?}", r.state.phase);
+}
+
+#[test]
+fn a_regression_rolls_back_from_any_phase_with_one_action() {
+    let phases = [
+        (with_shadow(policy()), Phase::Shadow),
+        (policy(), Phase::Step(0)),
+        (policy(), Phase::Step(2)),
+        (policy(), Phase::Step(4)),
+        (policy(), Phase::Baking),
+    ];
+    for (p, phase) in phases {
+        let mut r = walk_to(p, phase);
+        let t = r.minute(ok(Outcome::Regressed, 50));
+        assert_eq!(t.decision.kind, DecisionKind::RollBack, "{phase:?}");
+        assert_eq!(set_splits(&t), vec![Split::all_to("blue")], "{phase:?}");
+        assert!(
+            t.decision.reason.contains("1.31× [1.22, 1.40]"),
+            "the failing check's reason is quoted: {}",
+            t.decision.reason
+        );
+        assert_eq!(r.state.phase, Phase::RolledBack, "{phase:?}");
+        assert_eq!(r.state.expected_split, Split::all_to("blue"));
+        let t = r.minute(ok(Outcome::Safe, 50));
+        assert!(t.actions.is_empty());
+    }
+}
+
+#[test]
+fn a_regression_before_the_first_change_applies_rolls_back_without_moving_traffic() {
+    let mut r = Rollout::start(policy());
+    r.feed(Input::ApplyFailed {
+        error: "conflict".into(),
+    });
+    let t = r.minute(ok(Outcome::Regressed, 0));
+    // The endpoint is verified still at blue=100%, yet a pending change could have been
+    // re-sent, so the rollback is sent too; the controller finds it already in place.
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    assert_eq!(r.state.phase, Phase::RolledBack);
+}
+
+#[test]
+fn a_source_outage_holds_then_rolls_back_after_the_grace() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    let started = r.now;
+    for _ in 0..9 {
+        // The runner may still pass the judge's last (safe) verdict: never progress on it.
+        let t = r.minute(tick(
+            SourceStatus::Error("HTTP 503 from Log Analytics".into()),
+            Some(Outcome::Safe),
+            0,
+        ));
+        assert!(t.actions.is_empty(), "{}", t.decision.reason);
+        assert_eq!(t.decision.kind, DecisionKind::Hold);
+        assert_eq!(r.state.phase, Phase::Step(1));
+    }
+    // First error at +1m; the 10 minute grace ends at +11m.
+    let t = r.minute(tick(SourceStatus::Error("HTTP 503".into()), None, 0));
+    assert!(t.actions.is_empty(), "{}", t.decision.reason);
+    let t = r.minute(tick(SourceStatus::Error("HTTP 503".into()), None, 0));
+    assert_eq!(r.now - started, time::Duration::minutes(11));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert!(
+        t.decision.reason.contains("metrics source down for 10m"),
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+}
+
+#[test]
+fn a_good_window_ends_the_outage_clock() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    for _ in 0..8 {
+        r.minute(tick(SourceStatus::Error("timeout".into()), None, 0));
+    }
+    r.minute(ok(Outcome::Inconclusive, 10));
+    assert_eq!(r.state.source_errors_since, None);
+    for _ in 0..8 {
+        let t = r.minute(tick(SourceStatus::Error("timeout".into()), None, 0));
+        assert!(t.actions.is_empty(), "{}", t.decision.reason);
+    }
+}
+
+#[test]
+fn not_ingested_yet_holds_and_counts_toward_the_grace() {
+    let mut r = walk_to(policy(), Phase::Step(0));
+    for _ in 0..10 {
+        let t = r.minute(tick(SourceStatus::NotIngestedYet, None, 0));
+        assert!(t.actions.is_empty());
+        assert_eq!(t.decision.kind, DecisionKind::Hold);
+    }
+    let t = r.minute(tick(SourceStatus::NotIngestedYet, None, 0));
+    assert_eq!(
+        t.decision.kind,
+        DecisionKind::RollBack,
+        "{}",
+        t.decision.reason
+    );
+}
+
+#[test]
+fn no_traffic_holds_without_failing_until_the_deadline() {
+    let mut r = walk_to(policy(), Phase::Step(0));
+    let mut rolled_back_at = None;
+    for minute in 1..=300 {
+        let t = r.minute(tick(SourceStatus::NoTraffic, Some(Outcome::NoData), 0));
+        if !t.actions.is_empty() {
+            assert_eq!(t.decision.kind, DecisionKind::RollBack);
+            assert!(
+                t.decision.reason.contains("deadline"),
+                "{}",
+                t.decision.reason
+            );
+            rolled_back_at = Some(minute);
+            break;
+        }
+        assert_eq!(t.decision.kind, DecisionKind::Hold);
+    }
+    assert_eq!(r.state.phase, Phase::RolledBack);
+    // Only the deadline (4 h from the start) ended it: step 1 began at the start.
+    assert_eq!(rolled_back_at, Some(240));
+}
+
+#[test]
+fn repeated_holds_are_not_news() {
+    let mut r = walk_to(policy(), Phase::Step(0));
+    let first = r.minute(tick(SourceStatus::NoTraffic, None, 0));
+    assert!(first.decision.changed);
+    let second = r.minute(tick(SourceStatus::NoTraffic, None, 0));
+    assert!(!second.decision.changed, "{}", second.decision.reason);
+    let other = r.minute(tick(SourceStatus::Error("403".into()), None, 0));
+    assert!(other.decision.changed);
+}
+
+#[test]
+fn inconclusive_holds_then_applies_the_timeout_action() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    // Minimums met at minute 5; the 30 minute limit runs from there.
+    for minute in 1..35 {
+        let t = r.minute(ok(Outcome::Inconclusive, 100));
+        assert!(
+            t.actions.is_empty(),
+            "minute {minute}: {}",
+            t.decision.reason
+        );
+    }
+    let t = r.minute(ok(Outcome::Inconclusive, 100));
+    assert_eq!(
+        t.decision.kind,
+        DecisionKind::RollBack,
+        "{}",
+        t.decision.reason
+    );
+    assert!(
+        t.decision.reason.contains("still inconclusive 30m"),
+        "{}",
+        t.decision.reason
+    );
+}
+
+#[test]
+fn inconclusive_may_advance_or_roll_back_per_policy() {
+    let mut advance_policy = policy();
+    advance_policy.failure.on_inconclusive = InconclusiveAction::Advance;
+    let mut r = walk_to(advance_policy, Phase::Step(1));
+    for _ in 0..4 {
+        assert!(r.minute(ok(Outcome::Inconclusive, 100)).actions.is_empty());
+    }
+    let t = r.minute(ok(Outcome::Inconclusive, 100));
+    assert_eq!(set_splits(&t), vec![step_split(25)]);
+
+    let mut rollback_policy = policy();
+    rollback_policy.failure.on_inconclusive = InconclusiveAction::RollBack;
+    let mut r = walk_to(rollback_policy, Phase::Step(1));
+    for _ in 0..4 {
+        assert!(r.minute(ok(Outcome::Inconclusive, 100)).actions.is_empty());
+    }
+    let t = r.minute(ok(Outcome::Inconclusive, 100));
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+
+    // Not enough requests: not yet "inconclusive at the end of the step".
+    let mut rollback_policy = policy();
+    rollback_policy.failure.on_inconclusive = InconclusiveAction::RollBack;
+    let mut r = walk_to(rollback_policy, Phase::Step(1));
+    for _ in 0..10 {
+        assert!(r.minute(ok(Outcome::Inconclusive, 10)).actions.is_empty());
+    }
+}
+
+#[test]
+fn no_data_never_moves_traffic() {
+    let mut p = policy();
+    p.failure.on_inconclusive = InconclusiveAction::Advance;
+    let mut r = walk_to(p, Phase::Step(1));
+    for _ in 0..60 {
+        let t = r.minute(ok(Outcome::NoData, 100));
+        assert!(t.actions.is_empty(), "{}", t.decision.reason);
+    }
+}
+
+#[test]
+fn the_deadline_rolls_back_a_stalled_rollout() {
+    let mut p = policy();
+    p.failure.inconclusive_limit = None;
+    let mut r = walk_to(p, Phase::Step(2));
+    let mut last = None;
+    while !is_terminal(&r.state.phase) {
+        last = Some(r.minute(ok(Outcome::Inconclusive, 100)));
+    }
+    let t = last.expect("ticks");
+    assert_eq!(r.state.phase, Phase::RolledBack);
+    assert!(
+        t.decision.reason.contains("deadline of 4h"),
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(r.emitted.last(), Some(&Split::all_to("blue")));
+}
+
+#[test]
+fn the_shadow_phase_mirrors_then_starts_the_first_step_without_a_mirror() {
+    let mut r = Rollout::start(with_shadow(policy()));
+    let shadow = split(&[("blue", 100)], &[("green", 20)]);
+    assert_eq!(r.emitted, vec![shadow.clone()]);
+    r.apply_first();
+    assert_eq!(r.state.phase, Phase::Shadow);
+    // Safe and 10 minutes, but only 450 of 500 mirrored requests: hold.
+    for _ in 0..10 {
+        let t = r.minute(ok(Outcome::Inconclusive, 45));
+        assert!(t.actions.is_empty(), "{}", t.decision.reason);
+    }
+    // Inconclusive is enough at the end of the shadow phase (no regression on mirrored traffic).
+    let t = r.minute(ok(Outcome::Inconclusive, 50));
+    assert_eq!(set_splits(&t), vec![step_split(5)]);
+    assert!(step_split(5).mirror.is_empty());
+    assert_eq!(r.state.phase, Phase::Step(0));
+}
+
+#[test]
+fn an_outside_change_pauses_without_fighting_and_resume_continues() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    let theirs = split(&[("blue", 70), ("green", 30)], &[]);
+    let t = r.minute(Input::OutsideChange {
+        observed: theirs.clone(),
+    });
+    assert_eq!(t.decision.kind, DecisionKind::Pause);
+    assert!(t.actions.is_empty());
+    assert!(
+        t.decision.reason.contains(
+            "traffic changed outside canaryd: expected blue=90% green=10%, found blue=70% green=30%"
+        ),
+        "{}",
+        t.decision.reason
+    );
+    // Paused: nothing acts, not even a regression.
+    for input in [ok(Outcome::Regressed, 100), ok(Outcome::Safe, 1000)] {
+        let t = r.minute(input);
+        assert!(t.actions.is_empty());
+        assert!(!t.decision.changed);
+    }
+    // 70/30 is no phase of the plan: resume refuses.
+    let t = r.minute(Input::Resume);
+    assert!(t.actions.is_empty());
+    assert!(r.state.paused.is_some(), "{}", t.decision.reason);
+    // Someone sets 75/25 (step 3): resume adopts it.
+    r.minute(Input::OutsideChange {
+        observed: step_split(25),
+    });
+    let t = r.minute(Input::Resume);
+    assert_eq!(
+        t.decision.kind,
+        DecisionKind::Resume,
+        "{}",
+        t.decision.reason
+    );
+    assert!(
+        t.actions.is_empty(),
+        "resume never moves traffic when adopting"
+    );
+    assert_eq!(r.state.phase, Phase::Step(2));
+    assert_eq!(r.state.expected_split, step_split(25));
+    // And continues from there.
+    let mut next = None;
+    for _ in 0..5 {
+        next = Some(r.minute(ok(Outcome::Safe, 100)));
+    }
+    assert_eq!(set_splits(&next.expect("ticks")), vec![step_split(50)]);
+}
+
+#[test]
+fn manual_pause_resume_and_abort() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    let t = r.minute(Input::Pause {
+        reason: "incident 42".into(),
+    });
+    assert_eq!(t.decision.kind, DecisionKind::Pause);
+    r.wait(60 * MINUTE);
+    let t = r.feed(Input::Resume);
+    assert_eq!(t.decision.kind, DecisionKind::Resume);
+    assert_eq!(r.state.phase, Phase::Step(1));
+    assert_eq!(r.state.paused_total, 60 * MINUTE);
+    // The resumed step starts its minimum afresh.
+    for _ in 0..4 {
+        assert!(r.minute(ok(Outcome::Safe, 100)).actions.is_empty());
+    }
+    let t = r.minute(Input::Abort {
+        reason: "customer complaint".into(),
+    });
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert!(
+        t.decision
+            .reason
+            .contains("aborted by operator: customer complaint")
+    );
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    assert_eq!(r.state.phase, Phase::RolledBack);
+}
+
+#[test]
+fn abort_while_paused_rolls_back_from_what_the_endpoint_shows() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    let theirs = split(&[("blue", 60), ("green", 40)], &[]);
+    r.minute(Input::OutsideChange {
+        observed: theirs.clone(),
+    });
+    let t = r.feed(Input::Abort {
+        reason: "stop".into(),
+    });
+    // The controller will expect to find their split, not ours.
+    assert_eq!(t.state.expected_split, theirs);
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+
+    // Someone already moved everything back: the abort records the rollback, no action.
+    let mut r = walk_to(policy(), Phase::Step(1));
+    r.minute(Input::OutsideChange {
+        observed: Split::all_to("blue"),
+    });
+    let t = r.feed(Input::Abort {
+        reason: "done by hand".into(),
+    });
+    assert!(t.actions.is_empty());
+    assert_eq!(r.state.phase, Phase::RolledBack);
+}
+
+#[test]
+fn a_failing_change_is_retried_then_fails_without_a_half_state() {
+    let mut r = walk_to(policy(), Phase::Step(0));
+    for _ in 0..4 {
+        r.minute(ok(Outcome::Safe, 100));
+    }
+    r.wait(MINUTE);
+    let t = r.feed(ok(Outcome::Safe, 100));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    for attempt in 1..MAX_APPLY_ATTEMPTS {
+        let t = r.feed(Input::ApplyFailed {
+            error: "LRO Failed: InternalServerError".into(),
+        });
+        assert_eq!(t.decision.kind, DecisionKind::Hold);
+        assert!(t.actions.is_empty());
+        assert_eq!(r.state.phase, Phase::Step(0), "no half state");
+        assert_eq!(r.state.expected_split, step_split(5));
+        // The next tick re-sends the same change, whatever the verdict.
+        r.wait(MINUTE);
+        let t = r.feed(ok(Outcome::Inconclusive, 100));
+        assert!(!t.decision.changed, "a retry is not news");
+        assert_eq!(set_splits(&t), vec![step_split(10)], "attempt {attempt}");
+    }
+    let t = r.feed(Input::ApplyFailed {
+        error: "LRO Failed: InternalServerError".into(),
+    });
+    assert_eq!(t.decision.kind, DecisionKind::Fail);
+    assert_eq!(r.state.phase, Phase::Failed);
+    assert_eq!(r.state.expected_split, step_split(5));
+    assert!(
+        t.decision
+            .reason
+            .contains("traffic stays at blue=95% green=5%")
+    );
+    assert!(r.minute(ok(Outcome::Regressed, 1)).actions.is_empty());
+}
+
+#[test]
+fn a_retry_that_succeeds_continues_the_plan() {
+    let mut r = Rollout::start(policy());
+    r.feed(Input::ApplyFailed {
+        error: "HTTP 409 conflict".into(),
+    });
+    assert_eq!(r.state.phase, Phase::Pending);
+    r.minute(ok(Outcome::NoData, 0)); // re-sends step 1 and applies it
+    assert_eq!(r.state.phase, Phase::Step(0));
+    assert_eq!(r.emitted, vec![step_split(5), step_split(5)]);
+}
+
+#[test]
+fn applied_with_a_different_split_is_an_outside_change() {
+    let mut r = Rollout::start(policy());
+    let t = r.feed(Input::Applied {
+        split: step_split(50),
+    });
+    assert_eq!(t.decision.kind, DecisionKind::Pause);
+    assert!(r.state.paused.is_some());
+}
+
+#[test]
+fn start_refuses_an_endpoint_not_all_on_the_baseline() {
+    let p = policy();
+    let now = OffsetDateTime::UNIX_EPOCH;
+    for current in [
+        step_split(10),
+        split(&[("blue", 100)], &[("red", 10)]),
+        split(&[("blue", 50), ("red", 50)], &[]),
+    ] {
+        let t = start(&p, &endpoint(), "blue", "green", &current, now);
+        assert_eq!(t.state.phase, Phase::Failed, "{current}");
+        assert!(t.actions.is_empty());
+        assert!(
+            t.decision.reason.contains("cannot start"),
+            "{}",
+            t.decision.reason
+        );
+    }
+    let t = start(&p, &endpoint(), "blue", "blue", &Split::all_to("blue"), now);
+    assert_eq!(t.state.phase, Phase::Failed);
+}
+
+#[test]
+fn state_survives_json_and_gives_identical_transitions() {
+    let mut p = with_shadow(policy());
+    p.plan.early_promotion = true;
+    let mut r = walk_to(p.clone(), Phase::Step(1));
+    r.minute(ok(Outcome::Inconclusive, 120));
+    r.minute(tick(SourceStatus::Error("503".into()), None, 0));
+    let json = serde_json::to_string(&r.state).expect("serializes");
+    let restored: RolloutState = serde_json::from_str(&json).expect("reads back");
+    assert_eq!(restored, r.state);
+    let inputs = vec![
+        ok(Outcome::Safe, 100),
+        ok(Outcome::Inconclusive, 100),
+        tick(SourceStatus::NotIngestedYet, None, 0),
+        ok(Outcome::Safe, 500),
+        Input::Applied {
+            split: step_split(25),
+        },
+        ok(Outcome::Safe, 500),
+        Input::ApplyFailed { error: "x".into() },
+        ok(Outcome::Regressed, 10),
+    ];
+    let (mut a, mut b) = (r.state.clone(), restored);
+    let mut now = r.now;
+    for input in &inputs {
+        now += MINUTE;
+        let ta = advance(&p, &a, input, now);
+        let tb = advance(&p, &b, input, now);
+        assert_eq!(ta, tb);
+        // And through JSON at every step.
+        let json = serde_json::to_string(&tb.state).expect("serializes");
+        b = serde_json::from_str(&json).expect("reads back");
+        a = ta.state;
+    }
+    assert_eq!(a, b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties over random verdict / source / runner sequences
+
+#[derive(Debug, Clone)]
+enum Event {
+    Tick {
+        source: u8,
+        outcome: Option<Outcome>,
+        requests: u64,
+    },
+    Outside(u8),
+    Pause,
+    Resume,
+    Abort,
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        4 => Just(Outcome::Safe),
+        3 => Just(Outcome::Inconclusive),
+        1 => Just(Outcome::NoData),
+        1 => Just(Outcome::Regressed),
+    ]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        30 => (0u8..8, proptest::option::weighted(0.9, outcome()), 0u64..400)
+            .prop_map(|(source, outcome, requests)| Event::Tick { source, outcome, requests }),
+        1 => (0u8..4).prop_map(Event::Outside),
+        1 => Just(Event::Pause),
+        2 => Just(Event::Resume),
+        1 => Just(Event::Abort),
+    ]
+}
+
+fn inconclusive_action() -> impl Strategy<Value = InconclusiveAction> {
+    prop_oneof![
+        Just(InconclusiveAction::Hold),
+        Just(InconclusiveAction::Advance),
+        Just(InconclusiveAction::RollBack),
+    ]
+}
+
+fn random_policy() -> impl Strategy<Value = Policy> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        inconclusive_action(),
+        inconclusive_action(),
+        proptest::option::of(1u32..40),
+    )
+        .prop_map(|(shadow, early, on_inconclusive, on_timeout, limit)| {
+            let mut p = if shadow {
+                with_shadow(policy())
+            } else {
+                policy()
+            };
+            p.plan.early_promotion = early;
+            p.failure.on_inconclusive = on_inconclusive;
+            p.failure.on_inconclusive_timeout = on_timeout;
+            p.failure.inconclusive_limit = limit.map(|m| m * MINUTE);
+            p
+        })
+}
+
+/// The runner answers every change: applied, or failed (verified not applied).
+fn answer(r: &mut Rollout, t: &Transition, apply: bool) -> Result<(), TestCaseError> {
+    for split in set_splits(t) {
+        let input = if apply {
+            Input::Applied { split }
+        } else {
+            Input::ApplyFailed {
+                error: "boom".into(),
+            }
+        };
+        let before = r.state.clone();
+        let t = r.feed(input);
+        prop_assert!(t.actions.is_empty());
+        if t.state.expected_split != before.expected_split {
+            prop_assert_eq!(t.decision.kind, DecisionKind::Complete);
+        }
+    }
+    Ok(())
+}
+
+fn canary_live(split: &Split) -> u32 {
+    split.traffic_of("green")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn traffic_only_moves_as_the_evidence_allows(
+        policy in random_policy(),
+        events in proptest::collection::vec((event(), 0u32..6, proptest::bool::weighted(0.8)), 1..250),
+    ) {
+        let mut r = Rollout::start(policy.clone());
+        let first = r.history[0].clone();
+        answer(&mut r, &first, true)?;
+        for (event, minutes, apply) in events {
+            r.wait(minutes * MINUTE);
+            let before = r.state.clone();
+            let input = match &event {
+                Event::Tick { source, outcome, requests } => tick(
+                    match source {
+                        0 => SourceStatus::Error("503".into()),
+                        1 => SourceStatus::NotIngestedYet,
+                        2 => SourceStatus::NoTraffic,
+                        _ => SourceStatus::Ok,
+                    },
+                    *outcome,
+                    *requests,
+                ),
+                Event::Outside(which) => Input::OutsideChange {
+                    observed: match which {
+                        0 => step_split(25),
+                        1 => split(&[("blue", 70), ("green", 30)], &[]),
+                        2 => Split::all_to("blue"),
+                        _ => before.expected_split.clone(),
+                    },
+                },
+                Event::Pause => Input::Pause { reason: "test".into() },
+                Event::Resume => Input::Resume,
+                Event::Abort => Input::Abort { reason: "test".into() },
+            };
+            let t = r.feed(input.clone());
+            let splits = set_splits(&t);
+            // A terminal rollout emits nothing; a paused one only on Resume / Abort.
+            if is_terminal(&before.phase) {
+                prop_assert!(splits.is_empty());
+                prop_assert_eq!(t.decision.kind, DecisionKind::Noop);
+            }
+            if before.paused.is_some() && !matches!(input, Input::Resume | Input::Abort { .. }) {
+                prop_assert!(splits.is_empty(), "paused rollout acted: {}", t.decision.reason);
+            }
+            prop_assert!(splits.len() <= 1);
+            let retried = before.pending.as_ref().map(|p| p.split.clone());
+            for s in &splits {
+                prop_assert!(s.validate().is_ok(), "invalid split {}", s);
+                let from = before
+                    .paused
+                    .as_ref()
+                    .map_or(&before.expected_split, |p| &p.observed);
+                if *s == Split::all_to("blue") {
+                    // The only way down.
+                    prop_assert!(
+                        matches!(t.decision.kind, DecisionKind::RollBack | DecisionKind::Hold),
+                        "{:?}: {}", t.decision.kind, t.decision.reason
+                    );
+                    continue;
+                }
+                // The canary's live share never decreases except by rolling back.
+                prop_assert!(canary_live(s) >= canary_live(from), "{} → {}", from, s);
+                if let Input::Tick(tick) = &input
+                    && canary_live(s) > canary_live(from)
+                    && Some(s) != retried.as_ref()
+                {
+                    let outcome = tick.verdict.as_ref().map(|v| v.overall);
+                    prop_assert_eq!(&tick.source, &SourceStatus::Ok, "advanced on a bad source");
+                    let allowed = match outcome {
+                        Some(Outcome::Safe) => true,
+                        Some(Outcome::Inconclusive) => {
+                            before.phase == Phase::Shadow
+                                || policy.failure.on_inconclusive == InconclusiveAction::Advance
+                                || policy.failure.on_inconclusive_timeout == InconclusiveAction::Advance
+                        }
+                        _ => false,
+                    };
+                    prop_assert!(allowed, "advanced on {:?}: {}", outcome, t.decision.reason);
+                    prop_assert_eq!(t.decision.kind, DecisionKind::Advance);
+                }
+            }
+            answer(&mut r, &t, apply)?;
+        }
+    }
+}
+
+/// At 100% the baseline serves nothing, so every window reports no traffic in one arm: the bake
+/// must still count and end in promotion, and the deadline (which bounds the way to 100%) must
+/// not roll back a canary that is merely baking.
+#[test]
+fn baking_promotes_on_windows_without_baseline_traffic_even_past_the_deadline() {
+    let mut p = policy();
+    p.plan.deadline = 25 * MINUTE + 2 * MINUTE; // just enough to reach 100%, not to bake
+    let mut r = walk_to(p, Phase::Baking);
+    let emitted_before = r.emitted.len();
+    for _ in 0..40 {
+        if r.state.phase == Phase::Promoted {
+            break;
+        }
+        r.minute(tick(SourceStatus::NoTraffic, None, 0));
+    }
+    assert_eq!(r.state.phase, Phase::Promoted, "{:?}", r.state.final_reason);
+    assert_eq!(
+        r.emitted.len(),
+        emitted_before,
+        "promotion moves no traffic"
+    );
+    assert_eq!(r.state.expected_split, step_split(100));
+}
+
+#[test]
+fn a_regression_while_baking_still_rolls_back_after_the_deadline() {
+    let mut p = policy();
+    p.plan.deadline = 27 * MINUTE;
+    let mut r = walk_to(p, Phase::Baking);
+    r.minute(tick(SourceStatus::NoTraffic, None, 0));
+    r.wait(10 * MINUTE);
+    let t = r.feed_applied(ok(Outcome::Regressed, 50));
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    assert_eq!(r.state.phase, Phase::RolledBack);
+}
