@@ -1,6 +1,9 @@
 //! The Azure clients against the in-process emulator, through the real
 //! `ManagedIdentityCredential` built by `build_credential` (IDENTITY_ENDPOINT + IDENTITY_HEADER).
 
+mod common;
+use common::*;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,14 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_emulator::RunningEmulator;
 use azure_emulator::faults::Fault;
 use azure_emulator::model::Actor;
-use azure_emulator::{Clock, EmulatorOptions, RunningEmulator, Scenario};
 use canaryd::azure::arm::{ArmClient, ArmOptions, LroOutcome};
 use canaryd::azure::credential::build_credential;
 use canaryd::azure::{AzureError, AzureHttp, LOG_ANALYTICS_SCOPE, RetryPolicy};
 use canaryd::config::CredentialConfig;
-use canaryd::model::{EndpointRef, Split, TrafficMap};
+use canaryd::model::{Split, TrafficMap};
 use reqwest::Method;
 use serde_json::json;
 
@@ -45,40 +48,6 @@ endpoints:
         latency: {median_ms: 50, sigma: 0.3}
 "#;
 
-/// IDENTITY_ENDPOINT / IDENTITY_HEADER are process-global and tests run in parallel threads:
-/// whoever sets them holds this lock until the credential has cached its token.
-static IDENTITY_ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn endpoint() -> EndpointRef {
-    EndpointRef {
-        subscription: "00000000-0000-4000-8000-0000000000aa".into(),
-        resource_group: "rg-canary".into(),
-        workspace: "ws-canary".into(),
-        endpoint: "my-ep".into(),
-    }
-}
-
-async fn start() -> RunningEmulator {
-    let scenario = Scenario::from_yaml_str(SCENARIO).expect("test scenario parses");
-    azure_emulator::start(EmulatorOptions {
-        // 1000 simulated seconds per wall second: a 5 s operation takes 5 ms.
-        clock: Clock::scaled(time::macros::datetime!(2026-01-01 00:00 UTC), 1000.0),
-        scenario: Some(scenario),
-        ..EmulatorOptions::default()
-    })
-    .await
-    .expect("the emulator starts on loopback")
-}
-
-fn set_identity_env(emu: &RunningEmulator, header: &str) {
-    let endpoint = format!("{}{}", emu.base_url(), azure_emulator::IDENTITY_PATH);
-    // SAFETY: every reader and writer of these variables in this binary holds IDENTITY_ENV.
-    unsafe {
-        std::env::set_var("IDENTITY_ENDPOINT", endpoint);
-        std::env::set_var("IDENTITY_HEADER", header);
-    }
-}
-
 /// Counts token requests: every HTTP attempt asks the credential once, so this counts attempts.
 #[derive(Debug)]
 struct CountingCredential {
@@ -107,15 +76,7 @@ impl TokenCredential for CountingCredential {
 /// The real managed-identity credential for `emu`, built by `build_credential`, with its ARM
 /// token already cached (so the environment lock can be released).
 async fn credential(emu: &RunningEmulator) -> Arc<CountingCredential> {
-    let _env = IDENTITY_ENV.lock().await;
-    set_identity_env(emu, &emu.state.identity_header);
-    let inner = build_credential(&CredentialConfig::default()).expect("managed identity builds");
-    for scope in [canaryd::azure::ARM_SCOPE, LOG_ANALYTICS_SCOPE] {
-        inner
-            .get_token(&[scope], None)
-            .await
-            .expect("the emulator issues a token");
-    }
+    let inner = managed_identity(emu, &[canaryd::azure::ARM_SCOPE, LOG_ANALYTICS_SCOPE]).await;
     Arc::new(CountingCredential {
         inner,
         calls: AtomicUsize::new(0),
@@ -150,7 +111,7 @@ fn map(pairs: &[(&str, u32)]) -> TrafficMap {
 
 #[tokio::test]
 async fn reads_the_endpoint_with_its_split_and_raw_body() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let client = arm(&emu, credential(&emu).await);
     let resource = client
         .get_endpoint(&endpoint())
@@ -167,7 +128,7 @@ async fn reads_the_endpoint_with_its_split_and_raw_body() {
 
 #[tokio::test]
 async fn lists_deployments_across_pages() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     let client = arm(&emu, credential.clone());
     let deployments = client
@@ -187,7 +148,7 @@ async fn lists_deployments_across_pages() {
 
 #[tokio::test]
 async fn put_follows_the_operation_to_success() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let client = arm(&emu, credential(&emu).await);
     let mut body = client.get_endpoint(&endpoint()).await.expect("GET").raw;
     body["properties"]["traffic"] = json!({"blue": 50, "green": 50});
@@ -208,7 +169,7 @@ async fn put_follows_the_operation_to_success() {
 
 #[tokio::test]
 async fn failed_operation_is_reported_not_resent() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     let client = arm(&emu, credential.clone());
     let mut body = client.get_endpoint(&endpoint()).await.expect("GET").raw;
@@ -227,7 +188,7 @@ async fn failed_operation_is_reported_not_resent() {
 
 #[tokio::test]
 async fn throttling_is_retried_after_retry_after() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     let client = arm(&emu, credential.clone());
     emu.state
@@ -249,7 +210,7 @@ async fn throttling_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn server_errors_are_retried_even_on_put() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     let client = arm(&emu, credential.clone());
     let mut body = client.get_endpoint(&endpoint()).await.expect("GET").raw;
@@ -280,7 +241,7 @@ async fn server_errors_are_retried_even_on_put() {
 
 #[tokio::test]
 async fn persistent_server_errors_surface_after_max_attempts() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     let options = ArmOptions {
         retry: RetryPolicy {
@@ -308,7 +269,7 @@ async fn persistent_server_errors_surface_after_max_attempts() {
 
 #[tokio::test]
 async fn retry_after_beyond_the_policy_fails_fast() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     let client = arm(&emu, credential.clone());
     emu.state
@@ -324,7 +285,7 @@ async fn retry_after_beyond_the_policy_fails_fast() {
 
 #[tokio::test]
 async fn a_token_for_another_api_is_unauthorized_without_retry() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let credential = credential(&emu).await;
     // A Log Analytics token on ARM: 401 InvalidAuthenticationTokenAudience.
     let http = AzureHttp::new(credential.clone(), LOG_ANALYTICS_SCOPE, fast_retry());
@@ -346,7 +307,7 @@ async fn a_token_for_another_api_is_unauthorized_without_retry() {
 
 #[tokio::test]
 async fn a_wrong_identity_header_is_a_credential_error_without_retry() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let _env = IDENTITY_ENV.lock().await;
     set_identity_env(&emu, "not-the-secret");
     let inner = build_credential(&CredentialConfig::default()).expect("managed identity builds");

@@ -2,19 +2,22 @@
 //! `ManagedIdentityCredential`. Every assertion about what happened to traffic reads the
 //! emulator's traffic history, not log lines.
 
+mod common;
+use common::*;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use azure_core::credentials::TokenCredential;
+use azure_emulator::RunningEmulator;
 use azure_emulator::faults::Fault;
 use azure_emulator::model::{Actor, TrafficChange};
-use azure_emulator::{Clock, EmulatorOptions, RunningEmulator, Scenario};
 use canaryd::azure::arm::{ArmClient, ArmOptions, LroOutcome};
 use canaryd::azure::credential::build_credential;
 use canaryd::azure::{ARM_SCOPE, AzureError, RetryPolicy};
 use canaryd::config::CredentialConfig;
 use canaryd::controller::{ApplyOutcome, ControllerError, ControllerOptions, TrafficController};
-use canaryd::model::{EndpointRef, Split, SplitError, TrafficMap};
+use canaryd::model::{Split, SplitError, TrafficMap};
 
 const SCENARIO: &str = r#"
 settings:
@@ -36,52 +39,6 @@ endpoints:
         provisioning_state: Failed
         latency: {median_ms: 50, sigma: 0.3}
 "#;
-
-/// IDENTITY_ENDPOINT / IDENTITY_HEADER are process-global and tests run in parallel threads:
-/// whoever sets them holds this lock until the credential has cached its token.
-static IDENTITY_ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn endpoint() -> EndpointRef {
-    EndpointRef {
-        subscription: "00000000-0000-4000-8000-0000000000aa".into(),
-        resource_group: "rg-canary".into(),
-        workspace: "ws-canary".into(),
-        endpoint: "my-ep".into(),
-    }
-}
-
-async fn start() -> RunningEmulator {
-    let scenario = Scenario::from_yaml_str(SCENARIO).expect("test scenario parses");
-    azure_emulator::start(EmulatorOptions {
-        // 1000 simulated seconds per wall second: a 5 s operation takes 5 ms.
-        clock: Clock::scaled(time::macros::datetime!(2026-01-01 00:00 UTC), 1000.0),
-        scenario: Some(scenario),
-        ..EmulatorOptions::default()
-    })
-    .await
-    .expect("the emulator starts on loopback")
-}
-
-fn set_identity_env(emu: &RunningEmulator, header: &str) {
-    let endpoint = format!("{}{}", emu.base_url(), azure_emulator::IDENTITY_PATH);
-    // SAFETY: every reader and writer of these variables in this binary holds IDENTITY_ENV.
-    unsafe {
-        std::env::set_var("IDENTITY_ENDPOINT", endpoint);
-        std::env::set_var("IDENTITY_HEADER", header);
-    }
-}
-
-/// The real managed-identity credential built by `build_credential`, its ARM token cached.
-async fn credential(emu: &RunningEmulator) -> Arc<dyn TokenCredential> {
-    let _env = IDENTITY_ENV.lock().await;
-    set_identity_env(emu, &emu.state.identity_header);
-    let credential = build_credential(&CredentialConfig::default()).expect("managed identity");
-    credential
-        .get_token(&[ARM_SCOPE], None)
-        .await
-        .expect("the emulator issues a token");
-    credential
-}
 
 fn arm_options() -> ArmOptions {
     ArmOptions {
@@ -116,7 +73,7 @@ fn controller_with(
 }
 
 async fn controller(emu: &RunningEmulator) -> TrafficController {
-    controller_with(emu, credential(emu).await, options())
+    controller_with(emu, managed_identity(emu, &[ARM_SCOPE]).await, options())
 }
 
 fn map(pairs: &[(&str, u32)]) -> TrafficMap {
@@ -145,7 +102,7 @@ fn arm_changes(emu: &RunningEmulator) -> Vec<TrafficChange> {
 
 #[tokio::test]
 async fn applies_a_step_and_verifies_it() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     let from = Split::all_to("blue");
     let to = split(&[("blue", 95), ("green", 5)], &[]);
@@ -168,7 +125,7 @@ async fn applies_a_step_and_verifies_it() {
 
 #[tokio::test]
 async fn mirrors_traffic_for_a_shadow_phase() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     let to = split(&[("blue", 100)], &[("green", 20)]);
     controller
@@ -183,7 +140,7 @@ async fn mirrors_traffic_for_a_shadow_phase() {
 
 #[tokio::test]
 async fn reads_the_endpoint_view() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     let view = controller.read(&endpoint()).await.expect("read");
     assert_eq!(view.split, Split::all_to("blue"));
@@ -198,7 +155,7 @@ async fn reads_the_endpoint_view() {
 
 #[tokio::test]
 async fn a_split_already_in_place_sends_nothing() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     let before = snapshot(&emu);
     // As a restarted daemon would: it does not know whether its last action landed.
@@ -221,7 +178,7 @@ async fn a_split_already_in_place_sends_nothing() {
 
 #[tokio::test]
 async fn a_failed_operation_is_retried_once_verified_unchanged() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     emu.state
         .inject_fault(&Fault::LroFail { count: 1 })
@@ -241,10 +198,10 @@ async fn a_failed_operation_is_retried_once_verified_unchanged() {
 
 #[tokio::test]
 async fn a_persistently_failing_operation_leaves_the_endpoint_unchanged() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller_with(
         &emu,
-        credential(&emu).await,
+        managed_identity(&emu, &[ARM_SCOPE]).await,
         ControllerOptions {
             lro_attempts: 2,
             ..options()
@@ -273,7 +230,7 @@ async fn a_persistently_failing_operation_leaves_the_endpoint_unchanged() {
 
 #[tokio::test]
 async fn throttling_and_server_errors_are_ridden_out() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     emu.state
         .inject_fault(&Fault::ArmThrottle {
@@ -298,7 +255,7 @@ async fn throttling_and_server_errors_are_ridden_out() {
 
 #[tokio::test]
 async fn an_outside_change_is_not_fought() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     emu.state
         .inject_fault(&Fault::OutsideTrafficChange {
@@ -328,7 +285,7 @@ async fn an_outside_change_is_not_fought() {
 
 #[tokio::test]
 async fn invalid_splits_are_never_sent() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let controller = controller(&emu).await;
     let before = snapshot(&emu);
     let from = Split::all_to("blue");
@@ -388,8 +345,8 @@ async fn invalid_splits_are_never_sent() {
 
 #[tokio::test]
 async fn a_busy_endpoint_is_waited_for_then_reported() {
-    let emu = start().await;
-    let credential = credential(&emu).await;
+    let emu = start(SCENARIO).await;
+    let credential = managed_identity(&emu, &[ARM_SCOPE]).await;
     // Someone's operation hangs: the endpoint stays Updating.
     emu.state
         .inject_fault(&Fault::LroHang { count: 1 })
@@ -435,7 +392,7 @@ async fn a_busy_endpoint_is_waited_for_then_reported() {
 
 #[tokio::test]
 async fn a_refused_identity_moves_nothing() {
-    let emu = start().await;
+    let emu = start(SCENARIO).await;
     let _env = IDENTITY_ENV.lock().await;
     set_identity_env(&emu, "not-the-secret");
     let credential = build_credential(&CredentialConfig::default()).expect("managed identity");
