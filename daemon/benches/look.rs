@@ -2,7 +2,7 @@
 //! case for the O(bins) merges), after 20 earlier looks. One benchmark per check kind, so the
 //! cost per metric can be read off; target < 20 µs per metric.
 //!
-//! `CARGO_TARGET_DIR=/work/target-j1 cargo bench -p canaryd --bench look`
+//! `cargo bench -p canaryd --bench look`
 //!
 //! With `CANARYD_BENCH_CPU_TIME=1` (Linux) the same benchmarks are timed in this thread's CPU
 //! time (`CLOCK_THREAD_CPUTIME_ID`) instead of wall time, as group `look_2000_bins_cpu`: on a

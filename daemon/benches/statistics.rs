@@ -1,6 +1,6 @@
 //! Speed of the exact statistics core.
 //!
-//!     CARGO_TARGET_DIR=/work/target-j1 cargo bench -p canaryd --bench statistics
+//!     cargo bench -p canaryd --bench statistics
 //!
 //! `mann_whitney_samples/1M_vs_1M` reads its samples from the file named by
 //! `CANARYD_MW_BENCH_DATA` when set (written by `daemon/scripts/bench_scipy_mannwhitney.py`, so

@@ -1,6 +1,6 @@
 //! Rows generated per second by the traffic generator.
 //!
-//! `CARGO_TARGET_DIR=/work/target-e3 cargo bench -p azure-emulator --bench generator`
+//! `cargo bench -p azure-emulator --bench generator`
 //!
 //! Each iteration loads a fresh scenario on a manual clock and catches up 10 simulated
 //! seconds; throughput is reported in expected rows (rate × seconds, plus mirrored copies).

@@ -1,7 +1,7 @@
 //! KQL engine speed over 1,000,000 stored rows: the per-deployment summary the daemon runs
 //! every analysis interval, and the latency-histogram query.
 //!
-//! `CARGO_TARGET_DIR=/work/target-e1 cargo bench -p azure-emulator --bench kql`
+//! `cargo bench -p azure-emulator --bench kql`
 
 use std::hint::black_box;
 

@@ -524,7 +524,7 @@ endpoints:
 
 /// Resident memory at 1,000 requests/s with a one-hour retention, over two simulated hours
 /// (7.2 million rows generated, ≈ 3.6 million held). Heavy, so ignored by default; run alone:
-/// `CARGO_TARGET_DIR=/work/target-e3 cargo test -p azure-emulator --release --test traffic -- --ignored --nocapture memory_`
+/// `cargo test -p azure-emulator --release --test traffic -- --ignored --nocapture memory_`
 #[test]
 #[ignore = "heavy: 7.2 million rows; run in release, alone"]
 fn memory_at_1000_rps_with_one_hour_retention() {
