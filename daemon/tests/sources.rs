@@ -170,6 +170,7 @@ fn window(start: OffsetDateTime, end: OffsetDateTime) -> WindowRequest {
         start,
         end,
         buckets: default_buckets(),
+        baseline_expected: true,
     }
 }
 

@@ -301,6 +301,8 @@ impl Worker {
             start,
             end,
             buckets: crate::source::default_buckets(),
+            baseline_expected: state.expected_split.traffic_of(&state.baseline) > 0
+                || state.expected_split.mirror_of(&state.baseline) > 0,
         };
         let mut state = state;
         let mut context = TickContext {
@@ -341,17 +343,7 @@ impl Worker {
     ) -> (SourceStatus, u64, bool) {
         context.query = Some(observation.query.clone());
         context.raw_counts = observation.raw_counts.clone();
-        // With all live traffic on the canary (a 100% step, the bake) the baseline serves
-        // nothing by design; the source reports such a window as NoTraffic, but the canary's
-        // requests are real data: judge them (the judge keeps the baseline seen so far).
-        let baseline_idle_by_design = state.expected_split.traffic_of(&state.baseline) == 0
-            && state.expected_split.mirror_of(&state.baseline) == 0
-            && observation.observation.canary.requests > 0;
-        let freshness = match observation.freshness {
-            Freshness::NoTraffic if baseline_idle_by_design => Freshness::Complete,
-            other => other,
-        };
-        match freshness {
+        match observation.freshness {
             Freshness::NotIngestedYet => (SourceStatus::NotIngestedYet, 0, false),
             Freshness::NoTraffic => (SourceStatus::NoTraffic, 0, true),
             Freshness::Complete => {

@@ -210,13 +210,7 @@ pub fn map_table(request: &WindowRequest, table: &QueryTable) -> Result<MappedWi
     }
 
     let ingested_past_end = latest.is_some_and(|at| at >= request.end);
-    let freshness = if !ingested_past_end {
-        Freshness::NotIngestedYet
-    } else if baseline.requests == 0 || canary.requests == 0 {
-        Freshness::NoTraffic
-    } else {
-        Freshness::Complete
-    };
+    let freshness = request.freshness(ingested_past_end, baseline.requests, canary.requests);
     let raw_counts = json!({
         "source": "log_analytics",
         "window_start": kql::iso_utc(request.start),
@@ -277,6 +271,7 @@ mod tests {
             start: datetime!(2026-01-01 00:00 UTC),
             end: datetime!(2026-01-01 00:05 UTC),
             buckets: LogBuckets::new(1.0, 2.0, 8).expect("valid"),
+            baseline_expected: true,
         }
     }
 
@@ -345,6 +340,22 @@ mod tests {
         assert_eq!(quiet.observation.baseline.requests, 10);
         let nothing = map_table(&request(), &table(json!([]))).expect("maps");
         assert_eq!(nothing.freshness, Freshness::NotIngestedYet);
+    }
+
+    #[test]
+    fn a_baseline_the_split_sends_nothing_is_not_missing_traffic() {
+        let at_full_canary = WindowRequest {
+            baseline_expected: false,
+            ..request()
+        };
+        let rows = json!([
+            ["Green", 3, 10, 0, 0, 0, "2026-01-01T00:04:59Z"],
+            ["", -1, 0, 0, 0, 0, "2026-01-01T00:05:00Z"]
+        ]);
+        let window = map_table(&at_full_canary, &table(rows.clone())).expect("maps");
+        assert_eq!(window.freshness, Freshness::Complete);
+        let expected = map_table(&request(), &table(rows)).expect("maps");
+        assert_eq!(expected.freshness, Freshness::NoTraffic);
     }
 
     #[test]

@@ -58,19 +58,43 @@ pub struct WindowRequest {
     pub end: OffsetDateTime,
     /// The rollout's bucket scheme (fixed for a rollout; the judge refuses a change).
     pub buckets: LogBuckets,
+    /// Whether the current split sends the baseline any traffic (live or mirrored). At 100% on
+    /// the canary (the last step, the bake) it serves nothing by design, and a window without
+    /// baseline requests is still complete.
+    pub baseline_expected: bool,
+}
+
+impl WindowRequest {
+    /// The freshness rule both sources share: not ingested until the newest row reaches the
+    /// window's end; no traffic when a deployment the split sends traffic to served nothing.
+    pub fn freshness(
+        &self,
+        ingested_past_end: bool,
+        baseline_requests: u64,
+        canary_requests: u64,
+    ) -> Freshness {
+        if !ingested_past_end {
+            Freshness::NotIngestedYet
+        } else if canary_requests == 0 || (self.baseline_expected && baseline_requests == 0) {
+            Freshness::NoTraffic
+        } else {
+            Freshness::Complete
+        }
+    }
 }
 
 /// Whether a window's data is all there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Freshness {
-    /// Ingestion has passed the window's end and both deployments served requests in it.
+    /// Ingestion has passed the window's end and every deployment the split sends traffic to
+    /// served requests in it.
     Complete,
     /// The newest ingested row of the endpoint is older than the window's end: rows may still
     /// arrive. Hold and query the same window again later; the observation is empty.
     NotIngestedYet,
-    /// Ingestion has passed the window's end but a deployment served no request in it. The
-    /// observation holds what there is (e.g. the baseline's counts).
+    /// Ingestion has passed the window's end but a deployment the split sends traffic to served
+    /// no request in it. The observation holds what there is (e.g. the baseline's counts).
     NoTraffic,
 }
 

@@ -313,11 +313,8 @@ pub fn map_metrics(
         throttled: arm.iter().map(|m| m.throttled).sum::<f64>().round() as u64,
     };
     let (baseline, canary) = (totals(&counts[0]), totals(&counts[1]));
-    let freshness = if baseline.requests == 0 || canary.requests == 0 {
-        Freshness::NoTraffic
-    } else {
-        Freshness::Complete
-    };
+    // Metrics carry no ingestion marker: a closed window counts as ingested.
+    let freshness = request.freshness(true, baseline.requests, canary.requests);
     let raw_counts = json!({
         "source": "azure_monitor",
         "window_start": super::kql::iso_utc(request.start),
