@@ -75,7 +75,7 @@ pub struct ArmFailure {
 }
 
 impl ArmFailure {
-    fn bad_request(message: impl Into<String>, target: Option<&'static str>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>, target: Option<&'static str>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: "BadRequest",
@@ -729,7 +729,7 @@ fn endpoint_body(
             &endpoint.tags,
         ),
     };
-    let location = endpoint.location.to_ascii_lowercase().replace(' ', "");
+    let location = normalized_location(&endpoint.location);
     json!({
         "id": endpoint.resource_id(),
         "name": endpoint.name,
@@ -1324,8 +1324,7 @@ fn synthetic_log_lines(
             {
                 continue;
             }
-            let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(row.time_us) * 1000)
-                .unwrap_or(created_at);
+            let at = crate::clock::from_unix_us(row.time_us);
             access.push(format!(
                 "{} | INFO | 127.0.0.1 - \"POST /score HTTP/1.0\" {} {} {}ms",
                 ts(at),

@@ -102,6 +102,17 @@ impl Clock {
     }
 }
 
+/// Unix time in microseconds, the log store's time unit (clamped to the i64 range).
+pub fn unix_us(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// The instant of a log row's `time_us` (the epoch for a value out of range).
+pub fn from_unix_us(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// RFC 3339 with a `Z` suffix, as Azure writes timestamps.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)

@@ -46,7 +46,6 @@ async fn load_scenario(State(state): State<Arc<EmulatorState>>, body: Bytes) -> 
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    state.arm.reset();
     if let Err(e) = scenario.load_into(&state) {
         return error(StatusCode::BAD_REQUEST, e.to_string());
     }

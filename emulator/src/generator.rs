@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 
+use crate::clock::{from_unix_us, unix_us};
 use crate::faults::Fault;
 use crate::logstore::LogStore;
 use crate::model::{EndpointKey, RequestRow, TrafficMap};
@@ -49,7 +50,6 @@ struct RuntimeInner {
 
 struct Plan {
     seed: u64,
-    start: OffsetDateTime,
     start_us: i64,
     endpoints: Vec<EndpointPlan>,
     /// Sorted by slot; ties keep scenario order (changes before faults).
@@ -97,14 +97,6 @@ impl TrafficRuntime {
 
     pub fn is_installed(&self) -> bool {
         self.lock().plan.is_some()
-    }
-
-    /// Simulated time up to which rows have been generated.
-    pub fn generated_until(&self) -> Option<OffsetDateTime> {
-        self.lock()
-            .plan
-            .as_ref()
-            .map(|p| p.start + time::Duration::milliseconds(p.next_slot as i64 * SLOT_MS))
     }
 
     /// Installs the traffic model of a validated scenario whose simulated time zero is
@@ -173,7 +165,6 @@ impl TrafficRuntime {
         inner.warned.clear();
         inner.plan = Some(Plan {
             seed: scenario.seed,
-            start,
             start_us: unix_us(start),
             endpoints,
             events,
@@ -181,15 +172,6 @@ impl TrafficRuntime {
             next_slot: 0,
         });
     }
-}
-
-fn time_from_us(us: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn unix_us(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000) as i64
 }
 
 /// Runs [`catch_up`] every 100 ms of wall time on a scaled clock. On a manual clock it does
@@ -236,7 +218,7 @@ pub fn catch_up(state: &EmulatorState) {
         fire_due_events(state, plan, plan.next_slot);
         // A long-running operation that ended by this slot's start has changed the split:
         // rows switch deployment at that moment, not when a client next polls.
-        crate::arm::settle_operations_at(state, time_from_us(slot_start_us));
+        crate::arm::settle_operations_at(state, from_unix_us(slot_start_us));
         {
             let world = state.world();
             splits.clear();

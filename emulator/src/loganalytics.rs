@@ -14,6 +14,7 @@ use axum::routing::post;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use crate::clock::unix_us;
 use crate::faults::LogAnalyticsFault;
 use crate::kql::{self, KqlError, QueryScope, ResultTable, Visibility};
 use crate::state::EmulatorState;
@@ -333,10 +334,6 @@ fn correlation_id() -> String {
     let d: u16 = rng.random::<u16>() & 0x3fff | 0x8000;
     let e: u64 = rng.random::<u64>() & 0xffff_ffff_ffff;
     format!("{a:08x}-{b:04x}-{c:04x}-{d:04x}-{e:012x}")
-}
-
-fn unix_us(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1000).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// The API's `timespan`: an ISO 8601 duration ending now (`PT15M`), `start/end`,

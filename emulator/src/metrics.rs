@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::arm::{ArmFailure, QueryParams};
-use crate::clock::rfc3339;
+use crate::clock::{from_unix_us, rfc3339};
 use crate::logstore::LogSnapshot;
 use crate::model::EndpointKey;
 use crate::state::EmulatorState;
@@ -190,12 +190,7 @@ struct DimensionFilter {
 }
 
 fn bad_request(message: impl Into<String>) -> ArmFailure {
-    ArmFailure {
-        status: StatusCode::BAD_REQUEST,
-        code: "BadRequest",
-        message: message.into(),
-        target: None,
-    }
+    ArmFailure::bad_request(message, None)
 }
 
 /// Parses `dim eq 'v' and (dim2 eq 'a' or dim2 eq 'b')`.
@@ -283,66 +278,21 @@ fn split_keyword<'a>(text: &'a str, keyword: &str) -> Vec<&'a str> {
     parts
 }
 
-/// An ISO 8601 duration of days, hours, minutes and seconds (`P1D`, `PT1H30M`, `PT15M`).
-fn parse_iso_duration(text: &str) -> Option<time::Duration> {
-    let rest = text.trim().strip_prefix(['P', 'p'])?;
-    let (date, time_part) = match rest.find(['T', 't']) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    let mut total = time::Duration::ZERO;
-    let mut any = false;
-    let mut consume = |part: &str, units: &[(char, i64)]| -> Option<()> {
-        let mut number = String::new();
-        for c in part.chars() {
-            if c.is_ascii_digit() || c == '.' {
-                number.push(c);
-            } else {
-                let (_, seconds) = units.iter().find(|(u, _)| u.eq_ignore_ascii_case(&c))?;
-                let n: f64 = number.parse().ok()?;
-                total += time::Duration::seconds_f64(n * *seconds as f64);
-                number.clear();
-                any = true;
-            }
-        }
-        number.is_empty().then_some(())
-    };
-    consume(date, &[('D', 86_400), ('W', 604_800)])?;
-    if let Some(t) = time_part {
-        consume(t, &[('H', 3_600), ('M', 60), ('S', 1)])?;
-    }
-    (any && total > time::Duration::ZERO).then_some(total)
-}
-
-fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()
-}
-
-/// `start/end`, `start/duration`, `duration/end` or a duration ending now.
+/// `start/end`, `start/duration`, `duration/end` or a duration ending now, parsed as the Log
+/// Analytics API parses its `timespan`; an hour ending now when absent.
 fn parse_timespan(
     text: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(OffsetDateTime, OffsetDateTime), ArmFailure> {
-    let invalid = |t: &str| {
-        bad_request(format!(
-            "Invalid timespan '{t}': use 'start/end' in ISO 8601 (e.g. 2026-01-01T00:00:00Z/2026-01-01T00:15:00Z) or a duration such as PT1H."
-        ))
-    };
     let Some(text) = text else {
         return Ok((now - time::Duration::hours(1), now));
     };
-    let (start, end) = match text.split_once('/') {
-        Some((a, b)) => match (parse_time(a), parse_time(b)) {
-            (Some(s), Some(e)) => (s, e),
-            (Some(s), None) => (s, s + parse_iso_duration(b).ok_or_else(|| invalid(text))?),
-            (None, Some(e)) => (e - parse_iso_duration(a).ok_or_else(|| invalid(text))?, e),
-            (None, None) => return Err(invalid(text)),
-        },
-        None => (
-            now - parse_iso_duration(text).ok_or_else(|| invalid(text))?,
-            now,
-        ),
-    };
+    let (from_us, until_us) = crate::loganalytics::parse_timespan(text, now).map_err(|_| {
+        bad_request(format!(
+            "Invalid timespan '{text}': use 'start/end' in ISO 8601 (e.g. 2026-01-01T00:00:00Z/2026-01-01T00:15:00Z) or a duration such as PT1H."
+        ))
+    })?;
+    let (start, end) = (from_unix_us(from_us), from_unix_us(until_us));
     if end <= start {
         return Err(bad_request(format!(
             "Invalid timespan '{text}': the end must be after the start."
@@ -363,14 +313,13 @@ const TIME_GRAINS: &[(&str, i64)] = &[
     ("P1D", 86_400),
 ];
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile of sorted values, as the KQL engine computes `percentile()`.
 fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted
-        .get(rank.clamp(1, sorted.len()) - 1)
+        .get(crate::kql::nearest_rank_index(sorted.len(), p))
         .map(|v| f64::from(*v))
 }
 
@@ -800,17 +749,7 @@ mod tests {
     }
 
     #[test]
-    fn iso_durations_and_timespans() {
-        assert_eq!(
-            parse_iso_duration("PT15M"),
-            Some(time::Duration::minutes(15))
-        );
-        assert_eq!(
-            parse_iso_duration("P1DT1H"),
-            Some(time::Duration::hours(25))
-        );
-        assert_eq!(parse_iso_duration("PT"), None);
-        assert_eq!(parse_iso_duration("15M"), None);
+    fn timespans() {
         let now = time::macros::datetime!(2026-01-01 01:00 UTC);
         let (s, e) = parse_timespan(Some("PT30M"), now).unwrap();
         assert_eq!((s, e), (now - time::Duration::minutes(30), now));

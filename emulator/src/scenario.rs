@@ -1179,6 +1179,7 @@ impl Scenario {
         let now = state.now();
         state.logs.clear();
         state.faults().clear();
+        state.arm.reset();
         state.set_settings(self.settings.clone());
 
         let mut log_endpoints = Vec::with_capacity(self.endpoints.len());
@@ -1259,12 +1260,7 @@ impl Scenario {
             })
             .collect();
         Endpoint {
-            key: EndpointKey::new(
-                spec.subscription.as_str(),
-                &spec.resource_group,
-                &spec.workspace,
-                &spec.name,
-            ),
+            key: key.clone(),
             name: spec.name.clone(),
             location: spec.location.clone(),
             auth_mode: spec.auth_mode.as_str().into(),

@@ -152,7 +152,7 @@ pub fn append_rows(emu: &RunningEmulator, at: time::OffsetDateTime, rows: &[Test
         resource_id: endpoint_path(),
         tenant_id: "0d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a".into(),
     });
-    let base_us = (at.unix_timestamp_nanos() / 1000) as i64;
+    let base_us = azure_emulator::clock::unix_us(at);
     let mut sorted: Vec<&TestRow<'_>> = rows.iter().collect();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let rows: Vec<RequestRow> = sorted
