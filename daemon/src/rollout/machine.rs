@@ -192,12 +192,6 @@ fn on_tick(
                 now,
             );
         }
-        SourceStatus::NoTraffic if s.phase == Phase::Baking => {
-            // At 100% the baseline serves nothing, so a window without both arms is normal:
-            // the bake still counts, and absolute checks or an alert can still roll back.
-            s.source_errors_since = None;
-            return bake_tick(policy, s, tick.verdict.as_ref(), now);
-        }
         SourceStatus::NoTraffic => {
             s.source_errors_since = None;
             let reason = format!(
@@ -222,7 +216,7 @@ fn on_tick(
     match s.phase {
         Phase::Shadow => shadow_tick(policy, s, verdict, now),
         Phase::Step(index) => step_tick(policy, s, index, verdict, now),
-        Phase::Baking => bake_tick(policy, s, Some(verdict), now),
+        Phase::Baking => bake_tick(policy, s, verdict, now),
         Phase::Pending | Phase::Promoted | Phase::RolledBack | Phase::Failed => {
             noop(s, format!("{here}: nothing to judge"))
         }
@@ -434,13 +428,9 @@ fn step_tick(
 fn bake_tick(
     policy: &Policy,
     mut s: RolloutState,
-    verdict: Option<&Verdict>,
+    verdict: &Verdict,
     now: OffsetDateTime,
 ) -> Transition {
-    let evidence = |v: Option<&Verdict>| match v {
-        Some(v) => evidence(v),
-        None => "no comparison possible: the baseline serves no traffic at 100%".to_string(),
-    };
     let bake = policy.after_promotion.bake_time;
     let baked = elapsed(now, s.phase_started_at);
     if baked >= bake {

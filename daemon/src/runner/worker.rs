@@ -449,20 +449,18 @@ impl Worker {
     }
 
     /// After a restart: settle the change whose intent was journaled but whose result was not.
+    /// The change in flight is the state's `pending` one: the state is saved after the intent
+    /// is journaled and before the endpoint is touched, so an intent without a pending change
+    /// was never sent.
     async fn verify_interrupted(
         &mut self,
         state: RolloutState,
         entry: JournalEntry,
     ) -> anyhow::Result<()> {
-        let desired: Option<Split> = entry
-            .action
-            .as_ref()
-            .and_then(|action| serde_json::from_value::<Action>(action.clone()).ok())
-            .map(|Action::SetSplit { split, .. }| split);
-        let Some(desired) = desired else {
+        let Some(desired) = state.pending.as_ref().map(|p| p.split.clone()) else {
             self.shared.store.set_journal_result(
                 entry.id,
-                &json!({ "outcome": "unreadable action; ignored" }),
+                &json!({ "outcome": "not attempted: the daemon stopped before saving the state" }),
             )?;
             return Ok(());
         };
