@@ -242,3 +242,43 @@ fn a_failed_migration_leaves_the_database_untouched() {
         .expect("count");
     assert_eq!(rollouts_tables, 0, "v1's first table was rolled back");
 }
+
+#[test]
+fn endpoint_rollouts_see_only_their_endpoint() {
+    let store = Store::open_in_memory().expect("opens");
+    let at = datetime!(2026-01-01 00:00 UTC);
+    let mut other = record("other/green@1", true, at);
+    other.endpoint = "rg/ws/other-ep".into();
+    store.upsert_rollout(&other).expect("upsert");
+    store
+        .upsert_rollout(&record("mine/green@1", false, at))
+        .expect("upsert");
+    store
+        .upsert_rollout(&record(
+            "mine/green@2",
+            true,
+            at + time::Duration::minutes(1),
+        ))
+        .expect("upsert");
+
+    let all: Vec<String> = store
+        .endpoint_rollouts("rg/ws/my-ep", false)
+        .expect("lists")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(all, ["mine/green@1", "mine/green@2"]);
+    let active: Vec<String> = store
+        .endpoint_rollouts("rg/ws/my-ep", true)
+        .expect("lists")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(active, ["mine/green@2"]);
+    assert!(
+        store
+            .endpoint_rollouts("rg/ws/unknown", false)
+            .expect("lists")
+            .is_empty()
+    );
+}

@@ -130,8 +130,8 @@ impl Worker {
     /// The endpoint's active rollout in the store, if any.
     fn active_rollout(&self) -> anyhow::Result<Option<RolloutState>> {
         let endpoint = self.policy.target.to_string();
-        let records = self.shared.store.rollouts(true)?;
-        let Some(record) = records.into_iter().find(|r| r.endpoint == endpoint) else {
+        let records = self.shared.store.endpoint_rollouts(&endpoint, true)?;
+        let Some(record) = records.into_iter().next() else {
             return Ok(None);
         };
         let state: RolloutState = serde_json::from_value(record.state).map_err(|error| {
@@ -147,10 +147,7 @@ impl Worker {
     fn handled_deployments(&self) -> anyhow::Result<HashSet<String>> {
         let endpoint = self.policy.target.to_string();
         let mut handled = HashSet::new();
-        for record in self.shared.store.rollouts(false)? {
-            if record.endpoint != endpoint {
-                continue;
-            }
+        for record in self.shared.store.endpoint_rollouts(&endpoint, false)? {
             handled.insert(record.canary.to_ascii_lowercase());
             if let Some(baseline) = record.state.get("baseline").and_then(Value::as_str) {
                 handled.insert(baseline.to_ascii_lowercase());
@@ -258,7 +255,7 @@ impl Worker {
                 .unwrap_or_default();
             self.say_once(
                 format!("paused:{rollout_id}"),
-                &format!("rollout {rollout_id} is paused ({reason}); traffic left alone until an operator resumes or aborts it"),
+                &format!("rollout {rollout_id} is paused ({reason}); traffic left alone; canaryd takes no further action on it (manual resume and abort are not available yet)"),
             );
             return Ok(());
         }

@@ -211,7 +211,6 @@ impl Store {
 
     /// All rollouts (or only active ones), oldest update first.
     pub fn rollouts(&self, active_only: bool) -> Result<Vec<RolloutRecord>, StoreError> {
-        let connection = self.lock();
         let sql = if active_only {
             "SELECT id, policy_name, policy_hash, endpoint, canary, active, state, updated_at
              FROM rollouts WHERE active = 1 ORDER BY updated_at, id"
@@ -219,11 +218,37 @@ impl Store {
             "SELECT id, policy_name, policy_hash, endpoint, canary, active, state, updated_at
              FROM rollouts ORDER BY updated_at, id"
         };
+        self.list(sql, [])
+    }
+
+    /// The rollouts of one endpoint (its `EndpointRef` display form), oldest first; served by
+    /// the endpoint index, so a tick never reads other endpoints' states.
+    pub fn endpoint_rollouts(
+        &self,
+        endpoint: &str,
+        active_only: bool,
+    ) -> Result<Vec<RolloutRecord>, StoreError> {
+        let sql = if active_only {
+            "SELECT id, policy_name, policy_hash, endpoint, canary, active, state, updated_at
+             FROM rollouts WHERE endpoint = ?1 AND active = 1 ORDER BY updated_at, id"
+        } else {
+            "SELECT id, policy_name, policy_hash, endpoint, canary, active, state, updated_at
+             FROM rollouts WHERE endpoint = ?1 ORDER BY updated_at, id"
+        };
+        self.list(sql, [endpoint])
+    }
+
+    fn list(
+        &self,
+        sql: &str,
+        parameters: impl rusqlite::Params,
+    ) -> Result<Vec<RolloutRecord>, StoreError> {
+        let connection = self.lock();
         let mut statement = connection
             .prepare_cached(sql)
             .map_err(sqlite(&self.path, "cannot list rollouts"))?;
         let raw = statement
-            .query_map([], RawRollout::from_row)
+            .query_map(parameters, RawRollout::from_row)
             .map_err(sqlite(&self.path, "cannot list rollouts"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sqlite(&self.path, "cannot list rollouts"))?;
