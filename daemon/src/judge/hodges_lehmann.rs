@@ -179,8 +179,7 @@ fn sigma_within_arm_ties(pair_baseline: &[f64], pair_canary: &[f64]) -> f64 {
 /// σ₀ from the arm sizes and Σ(t³ − t) over both arms' bins (one expression for both paths, so
 /// equal sums give bit-equal σ₀ and hence equal orders k).
 fn sigma_from_sums(n_c: f64, n_b: f64, tie_term: f64) -> f64 {
-    let n = n_c + n_b;
-    (n_c * n_b / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0))))
+    super::mann_whitney::tie_corrected_variance(n_c, n_b, tie_term)
         .max(0.0)
         .sqrt()
 }

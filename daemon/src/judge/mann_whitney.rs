@@ -77,6 +77,14 @@ impl MannWhitney {
     }
 }
 
+/// σ² of U, tie-corrected (statistics.md): n_C·n_B/12·((N+1) − Σ(t³−t)/(N(N−1))), unclamped.
+/// Same operation order as scipy's `_get_mwu_z`, so results agree to the last bits; every
+/// rank statistic in the judge uses this one expression.
+pub(crate) fn tie_corrected_variance(n_canary: f64, n_baseline: f64, tie_term: f64) -> f64 {
+    let n = n_canary + n_baseline;
+    n_canary * n_baseline / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)))
+}
+
 /// Running sums over bins in increasing value order.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct RankSums {
@@ -104,11 +112,9 @@ impl RankSums {
             return None;
         }
         let (n1, n2) = (self.n_canary, self.n_baseline);
-        let n = n1 + n2;
         let product = n1 * n2;
         let mean = product / 2.0;
-        // Same operation order as scipy's _get_mwu_z so results agree to the last bits.
-        let variance = (product / 12.0 * ((n + 1.0) - self.tie_term / (n * (n - 1.0)))).max(0.0);
+        let variance = tie_corrected_variance(n1, n2, self.tie_term).max(0.0);
         let sigma = variance.sqrt();
         let u_canary = self.u_canary;
         let u_baseline = product - u_canary;

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::anytime::{mixture_rho, normal_mixture_boundary, normal_mixture_log_e};
+use super::binomial::standard_normal_quantile;
 use super::hodges_lehmann::exact_arm_sums;
 use super::spec::LatencyShiftSpec;
 
@@ -103,8 +104,7 @@ impl WindowSums {
             return None;
         }
         let mean = n_canary * n_baseline / 2.0;
-        let variance =
-            n_canary * n_baseline / 12.0 * ((total + 1.0) - tie_sum / (total * (total - 1.0)));
+        let variance = super::mann_whitney::tie_corrected_variance(n_canary, n_baseline, tie_sum);
         let weight = 1.0 / (total + 1.0);
         Some(RankIncrement {
             s: (u - mean) * weight,
@@ -225,7 +225,7 @@ pub fn planning_information(spec: &LatencyShiftSpec, alpha: f64) -> f64 {
     let shift =
         (1.0 + spec.detect_increase).ln() / (spec.planning_log_sigma * std::f64::consts::SQRT_2);
     let effect = (standard.cdf(shift) - 0.5).max(1e-6);
-    let z_sum = standard.inverse_cdf(1.0 - alpha) + standard.inverse_cdf(0.8);
+    let z_sum = standard_normal_quantile(1.0 - alpha) + standard_normal_quantile(0.8);
     z_sum * z_sum / (144.0 * effect * effect)
 }
 

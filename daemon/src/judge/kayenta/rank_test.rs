@@ -15,7 +15,6 @@
 //! computation itself: same statistic, re-ranked at every trial shift (ties between x − μ
 //! and y count in the variance), same bracketing rules, same Brent iteration.
 
-use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::erf::erfc;
 use std::cmp::Ordering;
 
@@ -83,10 +82,9 @@ impl ShiftedRanks {
         } else {
             0.0
         };
-        let total = n_canary + n_baseline;
-        let sigma = ((n_canary * n_baseline / 12.0)
-            * ((total + 1.0) - tie_sum / (total * (total - 1.0))))
-            .sqrt();
+        let sigma =
+            crate::judge::mann_whitney::tie_corrected_variance(n_canary, n_baseline, tie_sum)
+                .sqrt();
         if sigma == 0.0 {
             return Err(RankTestError::AllTied { shift });
         }
@@ -155,7 +153,7 @@ pub fn shift_interval(
     let shift_max = ranks.canary[ranks.canary.len() - 1] - ranks.baseline[0];
 
     let alpha = 1.0 - confidence_level;
-    let z_quantile = Normal::standard().inverse_cdf(alpha / 2.0);
+    let z_quantile = crate::judge::binomial::standard_normal_quantile(alpha / 2.0);
 
     let root = |quantile: f64| -> Result<f64, RankTestError> {
         let f_lower = ranks.standardized(shift_min, quantile)?;
