@@ -13,10 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Azure public cloud's Resource Manager.
-pub const DEFAULT_ARM_BASE_URL: &str = "https://management.azure.com";
-/// Azure public cloud's Log Analytics query API.
-pub const DEFAULT_LOG_ANALYTICS_BASE_URL: &str = "https://api.loganalytics.io";
+pub use crate::azure::{DEFAULT_ARM_BASE_URL, DEFAULT_LOG_ANALYTICS_BASE_URL};
 pub const DEFAULT_POLICIES_DIR: &str = "/etc/canaryd/policies";
 pub const DEFAULT_STATE_DB: &str = "/var/lib/canaryd/canaryd.db";
 /// Loopback only by default: the status/metrics listener is not meant for the network.

@@ -108,7 +108,7 @@ pub fn parse_query_response(answer: &Value) -> Result<QueryTable, AzureError> {
         #[serde(default, alias = "columnType", rename = "type")]
         column_type: String,
     }
-    let parsed: Answer = serde_json::from_value(answer.clone()).map_err(|e| {
+    let parsed: Answer = Answer::deserialize(answer).map_err(|e| {
         AzureError::InvalidResponse(format!("Log Analytics answer has no readable tables: {e}"))
     })?;
     let table = parsed.tables.into_iter().next().ok_or_else(|| {

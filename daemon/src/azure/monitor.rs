@@ -238,7 +238,7 @@ pub fn parse_metrics_response(answer: &serde_json::Value) -> Result<MetricsRespo
         minimum: Option<f64>,
     }
 
-    let raw: Raw = serde_json::from_value(answer.clone()).map_err(|e| {
+    let raw: Raw = Raw::deserialize(answer).map_err(|e| {
         AzureError::InvalidResponse(format!("metrics answer is not the documented shape: {e}"))
     })?;
     let mut metrics = Vec::with_capacity(raw.value.len());
