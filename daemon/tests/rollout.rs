@@ -1014,3 +1014,35 @@ fn a_regression_while_baking_still_rolls_back_after_the_deadline() {
     assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
     assert_eq!(r.state.phase, Phase::RolledBack);
 }
+
+/// Found by the property test: an abort whose rollback failed leaves the traffic at what the
+/// outside change set while the phase is still the old one; a pause and resume must then follow
+/// the traffic (25% is step 3), never send the stale step's 5% split.
+#[test]
+fn resume_after_a_failed_abort_follows_the_traffic_not_the_stale_phase() {
+    let mut r = Rollout::start(policy());
+    r.apply_first();
+    r.feed(Input::OutsideChange {
+        observed: step_split(25),
+    });
+    let t = r.feed(Input::Abort {
+        reason: "test".into(),
+    });
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    r.feed(Input::ApplyFailed {
+        error: "boom".into(),
+    });
+    r.feed(Input::Pause {
+        reason: "test".into(),
+    });
+    let t = r.feed(Input::Resume);
+    assert_eq!(t.decision.kind, DecisionKind::Resume);
+    assert_eq!(r.state.phase, Phase::Step(2));
+    assert_eq!(r.state.expected_split, step_split(25));
+    for _ in 0..10 {
+        let t = r.minute(ok(Outcome::Safe, 300));
+        for split in set_splits(&t) {
+            assert!(canary_live(&split) >= 25, "went down to {split}");
+        }
+    }
+}

@@ -769,7 +769,11 @@ fn resume(policy: &Policy, mut s: RolloutState, now: OffsetDateTime) -> Transiti
     let Some(paused) = s.paused.clone() else {
         return noop(s, "not paused; nothing to resume".into());
     };
-    let adopted = if paused.observed == s.expected_split {
+    // The remembered phase is trusted only while the traffic is still that phase's own split
+    // (an abort whose rollback did not land leaves them apart); otherwise the traffic decides.
+    let adopted = if paused.observed == s.expected_split
+        && phase_split(policy, &s, paused.resume_phase).is_none_or(|own| own == paused.observed)
+    {
         Some(paused.resume_phase)
     } else {
         adopt(policy, &s, &paused.observed)
@@ -803,6 +807,24 @@ fn resume(policy: &Policy, mut s: RolloutState, now: OffsetDateTime) -> Transiti
         )
     };
     decide(s, DecisionKind::Resume, reason, Vec::new())
+}
+
+/// The split a phase of the plan sends; None for phases that have none of their own.
+fn phase_split(policy: &Policy, s: &RolloutState, phase: Phase) -> Option<Split> {
+    match phase {
+        Phase::Shadow => policy
+            .plan
+            .shadow
+            .as_ref()
+            .map(|shadow| shadow_split(s, shadow.mirror_percent)),
+        Phase::Step(index) => policy
+            .plan
+            .steps
+            .get(index)
+            .map(|step| step_split(s, step.traffic_percent)),
+        Phase::Baking => Some(Split::all_to(&s.canary)),
+        Phase::Pending | Phase::Promoted | Phase::RolledBack | Phase::Failed => None,
+    }
 }
 
 /// The phase of the plan whose traffic is exactly `observed`, if any. All traffic on the
