@@ -11,8 +11,8 @@ use canaryd::policy::{
     ShadowPhase, SourceSpec, Step,
 };
 use canaryd::rollout::{
-    Action, DecisionKind, Input, MAX_APPLY_ATTEMPTS, Phase, RolloutState, SourceStatus, TickInput,
-    Transition, advance, is_terminal, start,
+    Action, DecisionKind, HoldCause, Input, MAX_APPLY_ATTEMPTS, Phase, RolloutState, SourceStatus,
+    TickInput, Transition, advance, is_terminal, start,
 };
 use proptest::prelude::*;
 use time::OffsetDateTime;
@@ -114,6 +114,7 @@ fn tick(source: SourceStatus, outcome: Option<Outcome>, canary_requests: u64) ->
         source,
         verdict: outcome.map(verdict),
         canary_requests,
+        frozen: None,
     })
 }
 
@@ -655,6 +656,90 @@ fn manual_pause_resume_and_abort() {
     );
     assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
     assert_eq!(r.state.phase, Phase::RolledBack);
+}
+
+fn frozen(outcome: Outcome, canary_requests: u64, why: &str) -> Input {
+    Input::Tick(TickInput {
+        source: SourceStatus::Ok,
+        verdict: Some(verdict(outcome)),
+        canary_requests,
+        frozen: Some(why.into()),
+    })
+}
+
+#[test]
+fn a_freeze_holds_every_increase_but_never_a_rollback() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    // Minimums met and safe: the step would advance, but an alert is firing.
+    for _ in 0..6 {
+        let t = r.minute(frozen(Outcome::Safe, 100, "alert green-p99 firing"));
+        assert!(t.actions.is_empty(), "{}", t.decision.reason);
+        assert_eq!(t.decision.kind, DecisionKind::Hold);
+    }
+    assert_eq!(r.state.phase, Phase::Step(1));
+    assert_eq!(r.state.last_hold, Some(HoldCause::Frozen));
+    let last = r.history.last().expect("decisions");
+    assert!(
+        last.decision.reason.contains("alert green-p99 firing"),
+        "{}",
+        last.decision.reason
+    );
+    // Only the first frozen hold is news (the step's first minutes were waiting holds).
+    let frozen_holds: Vec<bool> = r
+        .history
+        .iter()
+        .filter(|t| t.decision.reason.contains("frozen"))
+        .map(|t| t.decision.changed)
+        .collect();
+    assert!(frozen_holds.len() >= 2, "{frozen_holds:?}");
+    assert_eq!(frozen_holds.iter().filter(|changed| **changed).count(), 1);
+    // Requests kept counting while frozen; once the freeze ends the step advances at once.
+    let t = r.minute(ok(Outcome::Safe, 0));
+    assert_eq!(set_splits(&t), vec![step_split(25)]);
+    // A regression under a freeze still rolls back.
+    let t = r.minute(frozen(Outcome::Regressed, 100, "window closed"));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+}
+
+#[test]
+fn a_manual_promote_moves_to_the_next_phase_now() {
+    let mut r = walk_to(policy(), Phase::Step(1));
+    // Minimums not met, judge inconclusive: only an operator can move it.
+    let t = r.feed_applied(Input::Promote { by: "alice".into() });
+    assert_eq!(t.decision.kind, DecisionKind::Advance);
+    assert!(
+        t.decision.reason.contains("promoted manually by alice"),
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(set_splits(&t), vec![step_split(25)]);
+    assert_eq!(r.state.phase, Phase::Step(2));
+    // Refused while a change is in flight.
+    let t = r.feed(Input::Promote { by: "bob".into() });
+    assert_eq!(set_splits(&t), vec![step_split(50)]);
+    let again = r.feed(Input::Promote { by: "bob".into() });
+    assert_eq!(again.decision.kind, DecisionKind::Noop);
+    assert!(
+        again.decision.reason.contains("in flight"),
+        "{}",
+        again.decision.reason
+    );
+    r.apply_first();
+    // Refused while paused.
+    r.feed(Input::Pause {
+        reason: "look".into(),
+    });
+    let t = r.feed(Input::Promote { by: "bob".into() });
+    assert_eq!(t.decision.kind, DecisionKind::Noop);
+    assert!(t.actions.is_empty());
+    r.feed(Input::Resume);
+    // From baking it ends the bake.
+    let mut r = walk_to(policy(), Phase::Baking);
+    let t = r.feed(Input::Promote { by: "carol".into() });
+    assert_eq!(t.decision.kind, DecisionKind::Promote);
+    assert_eq!(r.state.phase, Phase::Promoted);
+    assert!(t.actions.is_empty());
 }
 
 #[test]

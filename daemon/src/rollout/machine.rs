@@ -115,6 +115,7 @@ pub fn advance(
         }
         Input::Applied { split } => applied(policy, state, split, now),
         Input::ApplyFailed { error } => apply_failed(policy, state, error, now),
+        Input::Promote { by } => manual_promote(policy, state, by, now),
         Input::Tick(tick) => on_tick(policy, state, tick, now),
     }
 }
@@ -213,13 +214,31 @@ fn on_tick(
         );
         return hold(s, HoldCause::NoVerdict, reason, Vec::new());
     };
-    match s.phase {
+    let before = s.clone();
+    let transition = match s.phase {
         Phase::Shadow => shadow_tick(policy, s, verdict, now),
         Phase::Step(index) => step_tick(policy, s, index, verdict, now),
         Phase::Baking => bake_tick(policy, s, verdict, now),
         Phase::Pending | Phase::Promoted | Phase::RolledBack | Phase::Failed => {
             noop(s, format!("{here}: nothing to judge"))
         }
+    };
+    match &tick.frozen {
+        Some(why)
+            if matches!(
+                transition.decision.kind,
+                DecisionKind::Advance | DecisionKind::Promote
+            ) =>
+        {
+            let reason = format!(
+                "{here}: would {} ({}), but traffic increases are frozen: {why}; holding at {}",
+                transition.decision.kind.label(),
+                transition.decision.reason,
+                before.expected_split
+            );
+            hold(before, HoldCause::Frozen, reason, Vec::new())
+        }
+        _ => transition,
     }
 }
 
@@ -846,6 +865,47 @@ fn adopt(policy: &Policy, s: &RolloutState, observed: &Split) -> Option<Phase> {
     (Split::all_to(&s.canary) == *observed).then_some(Phase::Baking)
 }
 
+/// An operator's promotion: the next phase now. Paused rollouts and changes in flight refuse it.
+fn manual_promote(policy: &Policy, s: RolloutState, by: &str, now: OffsetDateTime) -> Transition {
+    let here = describe(policy, &s, s.phase);
+    if let Some(pending) = &s.pending {
+        let reason = format!(
+            "{here}: promotion by {by} refused: a traffic change to {} is in flight; try again once it is applied",
+            pending.split
+        );
+        return noop(s, reason);
+    }
+    let reason = format!("{here}: promoted manually by {by}");
+    match s.phase {
+        Phase::Shadow => to_first_step(policy, s, reason, now),
+        Phase::Step(index) => {
+            let next = next_target(policy, index);
+            forward(
+                policy,
+                s,
+                index,
+                format!("{reason} → advancing to {next}"),
+                now,
+            )
+        }
+        Phase::Baking => {
+            let mut s = s;
+            let reason = format!(
+                "{reason}: bake ended early after {}; promoted — {} kept at 0%",
+                duration(elapsed(now, s.phase_started_at)),
+                s.baseline
+            );
+            s.phase = Phase::Promoted;
+            s.phase_started_at = now;
+            s.final_reason = Some(reason.clone());
+            decide(s, DecisionKind::Promote, reason, Vec::new())
+        }
+        Phase::Pending | Phase::Promoted | Phase::RolledBack | Phase::Failed => {
+            noop(s, format!("{here}: nothing to promote"))
+        }
+    }
+}
+
 fn abort(mut s: RolloutState, reason: &str, now: OffsetDateTime) -> Transition {
     if let Some(paused) = s.paused.take() {
         s.expected_split = paused.observed;
@@ -1140,6 +1200,7 @@ mod tests {
             source: SourceStatus::Error("503".into()),
             verdict: None,
             canary_requests: 3,
+            frozen: None,
         });
         let json = serde_json::to_string(&input).expect("serializes");
         assert_eq!(

@@ -118,6 +118,9 @@ pub enum HoldCause {
     Baking,
     /// Resume refused: the endpoint's traffic matches no phase.
     CannotResume,
+    /// The phase's rule would move traffic forward, but increases are frozen
+    /// ([`TickInput::frozen`]: a firing alert, a closed promotion window, a gate).
+    Frozen,
 }
 
 /// One rollout's whole state; JSON round-trippable (the store keeps it as JSON).
@@ -187,6 +190,11 @@ pub struct TickInput {
     pub verdict: Option<Verdict>,
     /// Canary requests in this window (mirrored requests in the shadow phase).
     pub canary_requests: u64,
+    /// Why traffic may not increase right now (e.g. an Azure Monitor alert firing on the
+    /// endpoint). A tick whose rule would advance or promote holds instead; rollbacks are never
+    /// blocked.
+    #[serde(default)]
+    pub frozen: Option<String>,
 }
 
 /// Everything that can happen to a rollout.
@@ -215,6 +223,12 @@ pub enum Input {
     /// Manual rollback.
     Abort {
         reason: String,
+    },
+    /// Manual promotion: move to the next phase now (shadow → step 1, step → next step or
+    /// 100%, baking → promoted), whatever the minimums and the judge say. Refused while
+    /// paused or while a traffic change is in flight.
+    Promote {
+        by: String,
     },
 }
 

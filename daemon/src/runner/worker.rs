@@ -280,6 +280,7 @@ impl Worker {
                 source: SourceStatus::NotIngestedYet,
                 verdict: None,
                 canary_requests: 0,
+                frozen: None,
             });
             let transition = rollout::advance(&self.policy, &state, &tick, self.now());
             return self.handle(transition, TickContext::default()).await;
@@ -323,6 +324,7 @@ impl Worker {
             source,
             verdict: context.verdict.clone(),
             canary_requests,
+            frozen: None,
         });
         let transition = rollout::advance(&self.policy, &state, &tick, now);
         if consumed {
