@@ -37,6 +37,9 @@ pub struct DaemonConfig {
     pub log_format: LogFormat,
     /// For demos and tests only: a compressed clock.
     pub clock: ClockConfig,
+    /// Outgoing webhooks on rollout decisions (see `daemon/docs/notify.md`).
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Default for DaemonConfig {
@@ -50,6 +53,7 @@ impl Default for DaemonConfig {
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9187))),
             log_format: LogFormat::Text,
             clock: ClockConfig::default(),
+            notify: crate::notify::NotifyConfig::default(),
         }
     }
 }

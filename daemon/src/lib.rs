@@ -11,6 +11,7 @@ pub mod controller;
 pub mod demo;
 pub mod judge;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod rollout;
 pub mod runner;
