@@ -8,7 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::NotifyError;
 use crate::policy::duration::serde_duration;
@@ -19,6 +20,7 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// Every decision kind; `decisions = ["all"]` stands for these minus `noop`.
 pub const ALL_DECISIONS: [DecisionKind; 10] = [
@@ -64,9 +66,12 @@ pub struct NotifyConfig {
     /// First retry delay; doubled per attempt, with jitter.
     #[serde(with = "serde_duration")]
     pub initial_backoff: Duration,
-    /// Longest retry delay, also the cap on a receiver's `Retry-After`.
+    /// Longest computed retry delay.
     #[serde(with = "serde_duration")]
     pub max_backoff: Duration,
+    /// Longest wait a receiver's `Retry-After` can impose (longer asks are cut to this).
+    #[serde(with = "serde_duration")]
+    pub max_retry_after: Duration,
 }
 
 impl Default for NotifyConfig {
@@ -79,6 +84,7 @@ impl Default for NotifyConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -114,7 +120,7 @@ impl fmt::Debug for WebhookConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookFormat {
     /// The event as JSON plus a one-line `text`.
@@ -125,18 +131,57 @@ pub enum WebhookFormat {
     Slack,
 }
 
-/// An entry of `decisions`: one kind, or `all`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
+// By hand so that a wrong value is answered with the valid ones (the config crate's own enum
+// errors do not list them).
+impl<'de> Deserialize<'de> for WebhookFormat {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "generic" => Ok(WebhookFormat::Generic),
+            "teams" => Ok(WebhookFormat::Teams),
+            "slack" => Ok(WebhookFormat::Slack),
+            _ => Err(D::Error::custom(format!(
+                "unknown webhook format '{text}'; use \"generic\", \"teams\" or \"slack\""
+            ))),
+        }
+    }
+}
+
+/// An entry of `decisions`: one kind, or `all` (every kind but `noop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionFilter {
-    All(AllKeyword),
+    All,
     Kind(DecisionKind),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AllKeyword {
-    All,
+impl Serialize for DecisionFilter {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DecisionFilter::All => serializer.serialize_str("all"),
+            DecisionFilter::Kind(kind) => kind.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DecisionFilter {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        // `roll_back` as in the journal, `roll back` as in the messages: both are fine.
+        let wanted = text.trim().to_ascii_lowercase().replace(['_', '-'], " ");
+        if wanted == "all" {
+            return Ok(DecisionFilter::All);
+        }
+        ALL_DECISIONS
+            .iter()
+            .find(|kind| kind.label() == wanted)
+            .map(|kind| DecisionFilter::Kind(*kind))
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "unknown decision '{text}' in decisions; use \"all\" or any of start, hold, \
+                     advance, promote, roll_back, pause, resume, fail, complete"
+                ))
+            })
+    }
 }
 
 /// A webhook ready to use: URL read and checked, decision set resolved.
@@ -202,6 +247,7 @@ impl NotifyConfig {
             ("notify.request_timeout", self.request_timeout),
             ("notify.initial_backoff", self.initial_backoff),
             ("notify.max_backoff", self.max_backoff),
+            ("notify.max_retry_after", self.max_retry_after),
         ] {
             if value.is_zero() {
                 return Err(invalid(
@@ -285,7 +331,7 @@ impl NotifyConfig {
                     let mut set = BTreeSet::new();
                     for filter in list {
                         match filter {
-                            DecisionFilter::All(_) => set.extend(
+                            DecisionFilter::All => set.extend(
                                 ALL_DECISIONS
                                     .iter()
                                     .filter(|k| **k != DecisionKind::Noop)

@@ -22,6 +22,7 @@ pub(crate) struct RetryPolicy {
     pub max_attempts: u32,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    pub max_retry_after: Duration,
 }
 
 impl RetryPolicy {
@@ -40,7 +41,7 @@ impl RetryPolicy {
 
     /// A receiver's `Retry-After`, capped; `None` when absent or unreadable.
     pub fn retry_after(&self, headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
-        parse_retry_after(headers, now).map(|d| d.min(self.max_backoff))
+        parse_retry_after(headers, now).map(|d| d.min(self.max_retry_after))
     }
 }
 
@@ -239,8 +240,7 @@ async fn post_with_retries(hub: &Hub, channel: &Channel, message: &Message) {
             tracing::warn!(webhook = %hook.name, %host, rollout = %message.rollout_id, decision = %message.decision, attempts = attempt, last_error = %problem, "notification not delivered; giving up");
             return;
         }
-        let delay =
-            server_wait.unwrap_or_else(|| hub.retry.backoff(attempt, &mut rand::rng()));
+        let delay = server_wait.unwrap_or_else(|| hub.retry.backoff(attempt, &mut rand::rng()));
         tracing::info!(webhook = %hook.name, %host, rollout = %message.rollout_id, decision = %message.decision, attempt, error = %problem, retry_in_ms = delay.as_millis() as u64, "notification failed; retrying");
         channel.counters.retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(delay).await;
@@ -282,6 +282,7 @@ mod tests {
             max_attempts: 5,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(20),
         }
     }
 
@@ -289,7 +290,14 @@ mod tests {
     fn backoff_doubles_within_its_jitter_band_and_stops_at_the_cap() {
         let policy = policy();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        for (failed, ceiling_s) in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (40, 10.0)] {
+        for (failed, ceiling_s) in [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 4.0),
+            (4, 8.0),
+            (5, 10.0),
+            (40, 10.0),
+        ] {
             for _ in 0..200 {
                 let delay = policy.backoff(failed, &mut rng).as_secs_f64();
                 assert!(
@@ -323,7 +331,7 @@ mod tests {
         headers.insert(RETRY_AFTER, HeaderValue::from_static("3600"));
         assert_eq!(
             policy.retry_after(&headers, now),
-            Some(Duration::from_secs(10))
+            Some(Duration::from_secs(20))
         );
         headers.insert(
             RETRY_AFTER,

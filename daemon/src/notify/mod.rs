@@ -22,8 +22,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use config::{
-    ALL_DECISIONS, AllKeyword, DEFAULT_DECISIONS, DecisionFilter, NotifyConfig, WebhookConfig,
-    WebhookFormat,
+    ALL_DECISIONS, DEFAULT_DECISIONS, DecisionFilter, NotifyConfig, WebhookConfig, WebhookFormat,
 };
 pub use format::{one_line, render, rollout_link};
 
@@ -114,6 +113,7 @@ impl Notifier {
                 max_attempts: config.max_attempts,
                 initial_backoff: config.initial_backoff,
                 max_backoff: config.max_backoff,
+                max_retry_after: config.max_retry_after,
             },
             closed: Default::default(),
             progress: Default::default(),
