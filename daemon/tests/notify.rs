@@ -29,11 +29,18 @@ enum Reply {
     Hang,
 }
 
+struct Received {
+    path: String,
+    content_type: String,
+    body: Value,
+    at: Instant,
+}
+
 #[derive(Clone)]
 struct Receiver {
     behaviour: Behaviour,
-    /// (path, content type, body, time received), in arrival order.
-    received: Arc<Mutex<Vec<(String, String, Value, Instant)>>>,
+    /// Accepted requests in arrival order.
+    received: Arc<Mutex<Vec<Received>>>,
     attempts: Arc<AtomicUsize>,
     base: String,
 }
@@ -68,8 +75,8 @@ impl Receiver {
             .lock()
             .expect("receiver lock")
             .iter()
-            .filter(|(p, ..)| p == path)
-            .map(|(_, _, body, _)| body.clone())
+            .filter(|received| received.path == path)
+            .map(|received| received.body.clone())
             .collect()
     }
 }
@@ -90,12 +97,16 @@ async fn handle(
                 .unwrap_or("")
                 .to_string();
             let body: Value = serde_json::from_str(&body).expect("the notifier posts JSON");
-            receiver.received.lock().expect("receiver lock").push((
-                name,
-                content_type,
-                body,
-                Instant::now(),
-            ));
+            receiver
+                .received
+                .lock()
+                .expect("receiver lock")
+                .push(Received {
+                    path: name,
+                    content_type,
+                    body,
+                    at: Instant::now(),
+                });
             status.into_response()
         }
         Reply::Status(status) => status.into_response(),
@@ -330,7 +341,7 @@ async fn each_format_carries_the_decision_and_its_numbers() {
         .await
         .expect("delivered");
     let link = "https://canaryd.example.com/rollouts/r-42";
-    for (_, content_type, ..) in receiver.received.lock().expect("lock").iter() {
+    for Received { content_type, .. } in receiver.received.lock().expect("lock").iter() {
         assert_eq!(content_type, "application/json");
     }
 
@@ -522,7 +533,7 @@ async fn retry_after_is_honoured_and_capped() {
         .flush(Duration::from_secs(10))
         .await
         .expect("delivered");
-    let received = receiver.received.lock().expect("lock")[0].3;
+    let received = receiver.received.lock().expect("lock")[0].at;
     let took = received - sent;
     // 1 s + 1 s as asked and capped; backoff alone would have waited at most 10 + 20 ms.
     assert!(took >= Duration::from_millis(1950), "took {took:?}");
@@ -618,6 +629,15 @@ async fn send_never_waits_for_a_hanging_receiver() {
         other => panic!("expected a flush timeout, got {other:?}"),
     }
     // The healthy webhook is not held up by the hanging one; its newest messages survive.
+    let waiting_since = Instant::now();
+    while notifier.stats()[1].pending > 0 {
+        assert!(
+            waiting_since.elapsed() < Duration::from_secs(10),
+            "the healthy webhook is stuck"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(notifier.stats()[1].failed, 0);
     let healthy_bodies = healthy.bodies("healthy");
     let last = healthy_bodies
         .last()
