@@ -930,3 +930,32 @@ async fn webhook_urls_never_reach_the_logs() {
     );
     assert!(!text.contains("/hook/"), "a URL path was logged: {text}");
 }
+
+#[tokio::test]
+async fn dropping_the_notifier_stops_its_tasks() {
+    let hanging = Receiver::start(|_| Reply::Hang).await;
+    let mut config = config(vec![webhook(
+        "hangs",
+        WebhookFormat::Generic,
+        hanging.url("hangs"),
+        None,
+    )]);
+    config.request_timeout = Duration::from_millis(300);
+    let notifier = start(&config);
+    for index in 0..3 {
+        notifier.send(&event("advance", true, &format!("#{index}")));
+    }
+    let waiting_since = Instant::now();
+    while hanging.attempts.load(Ordering::SeqCst) == 0 {
+        assert!(
+            waiting_since.elapsed() < Duration::from_secs(10),
+            "first request never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(notifier);
+    // Without the drop, the timed-out request would be retried within ~320 ms and the queued
+    // messages posted after it.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(hanging.attempts.load(Ordering::SeqCst), 1);
+}

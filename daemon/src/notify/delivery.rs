@@ -189,6 +189,10 @@ pub(crate) async fn run_channel(hub: std::sync::Arc<Hub>, index: usize) {
     };
     loop {
         if hub.closed.load(Ordering::Acquire) {
+            let left = channel.pending();
+            if left > 0 {
+                tracing::warn!(webhook = %channel.hook.name, host = %channel.hook.host(), undelivered = left, "notifier stopped; queued notifications abandoned");
+            }
             return;
         }
         let Some(message) = channel.take() else {
