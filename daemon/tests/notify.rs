@@ -959,3 +959,56 @@ async fn dropping_the_notifier_stops_its_tasks() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(hanging.attempts.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn a_decision_without_judge_or_window_leaves_their_facts_out() {
+    use canaryd::notify::render;
+    let mut start = event(
+        "start",
+        true,
+        "starting green against blue: step 1/5 sends 5%",
+    );
+    start.verdict = None;
+    start.window = None;
+    start.phase = "pending".into();
+    let teams = render(WebhookFormat::Teams, &start, None);
+    let titles: Vec<&str> = teams["attachments"][0]["content"]["body"][3]["facts"]
+        .as_array()
+        .expect("a fact set")
+        .iter()
+        .filter_map(|fact| fact["title"].as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Endpoint",
+            "Canary vs baseline",
+            "Decision",
+            "Phase",
+            "Traffic",
+            "Policy",
+            "Rollout",
+            "At"
+        ]
+    );
+    let slack = render(WebhookFormat::Slack, &start, Some("https://c.example"));
+    assert_eq!(
+        slack["blocks"][2]["fields"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(
+        slack["blocks"][0]["text"]["text"],
+        ":large_blue_circle: Start: ml-prod/fraud"
+    );
+    assert_eq!(
+        slack["blocks"][3]["elements"][1]["text"],
+        "<https://c.example/rollouts/r-42|Open in canaryd>"
+    );
+    let generic = render(WebhookFormat::Generic, &start, None);
+    assert_eq!(generic["window"], Value::Null);
+    assert_eq!(generic["verdict"], Value::Null);
+    assert_eq!(
+        generic["text"],
+        "ml-prod/fraud: start — green vs blue (pending, canary 10%): starting green against blue: step 1/5 sends 5%"
+    );
+}
