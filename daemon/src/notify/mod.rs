@@ -1,7 +1,7 @@
 //! Outgoing notifications: a webhook message (generic JSON, Microsoft Teams or Slack) for each
 //! changed rollout decision, saying what happened and why, with the numbers.
 //!
-//! ```ignore
+//! ```text
 //! let notifier = Notifier::start(&config.notify)?;          // None when no webhook is set
 //! if let Some(n) = &notifier { n.send(&event); }             // never blocks, never fails
 //! if let Some(n) = &notifier { n.flush(Duration::from_secs(10)).await.ok(); } // on shutdown
