@@ -235,7 +235,7 @@ fn window(
     let baseline_requests = REQUESTS_PER_MINUTE - canary_requests;
     let baseline = samples(rng, baseline_requests, 42.0, 0.004);
     let canary = if regressed {
-        samples(rng, canary_requests, 58.0, 0.03)
+        samples(rng, canary_requests, 52.0, 0.02)
     } else {
         samples(rng, canary_requests, 42.0, 0.004)
     };

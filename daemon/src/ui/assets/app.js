@@ -52,6 +52,12 @@
     }
   }
 
+  // replaceChildren would print null as "null": skip absent parts.
+  function fill(node, children) {
+    node.replaceChildren();
+    append(node, children);
+  }
+
   function slug(text) {
     return String(text || "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
   }
@@ -118,7 +124,7 @@
   }
 
   function showError(message) {
-    root.replaceChildren(el("p", { "class": "error", role: "alert" }, message));
+    fill(root, el("p", { "class": "error", role: "alert" }, message));
   }
 
   // ------------------------------------------------------------------ list page
@@ -147,7 +153,7 @@
               return el("th", { scope: "col", "class": i === 4 ? "num" : null }, h);
             }))),
           el("tbody", null, rows));
-    root.replaceChildren(el("h1", null, "Rollouts"), content);
+    fill(root, [el("h1", null, "Rollouts"), content]);
     document.title = "canaryd: rollouts";
     body.dataset.rendered = "list";
   }
@@ -177,13 +183,16 @@
       latencyChart(view, domain),
       errorChart(view, domain));
 
-    root.replaceChildren(
+    fill(root, [
       el("h1", null, "Rollout ", el("span", { id: "rollout-id" }, id.id)),
       identity,
       data.policy ? policySection(data.policy) : null,
       charts,
       stepsSection(view),
-      decisionsSection(view));
+      decisionsSection(view)]);
+    if (data.generated_at) {
+      root.insertBefore(el("p", { "class": "status" }, "Evidence report generated " + time(data.generated_at) + " from the state database; it loads nothing from the network."), root.children[1]);
+    }
     document.title = "canaryd: rollout " + id.id;
     body.dataset.rendered = "rollout";
     // Where each chart sits on the page (for the screenshot test and print layout checks).
@@ -206,7 +215,7 @@
   function stepsSection(view) {
     var rows = view.steps.map(function (s) {
       return el("tr", null,
-        el("td", null, time(s.at)),
+        el("td", { "class": "when" }, time(s.at)),
         el("td", null, badge(s.kind)),
         el("td", { "class": "num" }, s.canary_percent + "%"),
         el("td", { "class": "num" }, s.mirror_percent ? s.mirror_percent + "%" : "–"),
@@ -286,7 +295,8 @@
     var min = Math.min.apply(null, times), max = Math.max.apply(null, times);
     if (!isFinite(min) || !isFinite(max)) { min = Date.now() - 60000; max = Date.now(); }
     if (max - min < 60000) max = min + 60000;
-    return [min, max];
+    // A little room on the right so the last point and marker are not on the frame.
+    return [min, max + (max - min) * 0.02];
   }
 
   function niceStep(span, target) {
@@ -362,7 +372,9 @@
         svg("title", null, time(d.at) + " " + d.text));
       g.appendChild(line);
       if (px - lastLabelX > 56) {
-        g.appendChild(svg("text", { "class": "marker-label" + (bad ? " bad" : ""), x: px + 3, y: M.top + 11 }, d.kind));
+        // Labels near the right edge sit on the left of their line.
+        var right = px > W - M.right - 70;
+        g.appendChild(svg("text", { "class": "marker-label" + (bad ? " bad" : ""), x: right ? px - 3 : px + 3, y: M.top + 11, "text-anchor": right ? "end" : "start" }, d.kind));
         lastLabelX = px;
       }
     });
@@ -421,7 +433,7 @@
         var px = chart.x(Date.parse(i.window_end)), py = chart.y(v);
         d += (n === 0 ? "M" : "L") + px + "," + py;
         n++;
-        points.appendChild(svg("circle", { "class": "pt " + s.arm + (s.hollow ? " hollow" : ""), "data-series": s.key, cx: px, cy: py, r: 4 },
+        points.appendChild(svg("circle", { "class": "pt " + s.arm + (s.hollow ? " hollow" : ""), "data-point": s.key, cx: px, cy: py, r: 4 },
           svg("title", null, s.label + " " + opts.yFormat(v, true) + ", window ending " + time(i.window_end))));
       });
       chart.svg.appendChild(svg("path", { "class": "series " + s.cls, "data-series": s.key, d: d }));
