@@ -151,6 +151,32 @@ pub fn seed(store: &Store) -> Seeded {
     }
 }
 
+/// A rollout that has only just started (10% on the canary, no window judged yet); returns
+/// its id.
+pub fn seed_just_started(store: &Store) -> String {
+    let policy = policy();
+    let now = time::macros::datetime!(2026-03-03 14:00 UTC);
+    let transition = start(
+        &policy,
+        &policy.target,
+        "blue",
+        "green",
+        &Split::all_to("blue"),
+        now,
+    );
+    let mut entries = 0;
+    handle(
+        store,
+        &policy,
+        transition,
+        Value::Null,
+        None,
+        now,
+        &mut entries,
+    )
+    .id
+}
+
 struct Context {
     window: (OffsetDateTime, OffsetDateTime),
     query: String,
