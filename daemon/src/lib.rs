@@ -17,3 +17,4 @@ pub mod rollout;
 pub mod runner;
 pub mod source;
 pub mod store;
+pub mod ui;

@@ -37,6 +37,11 @@ enum Command {
     ///
     /// Exit codes: 0 not proven worse (safe, inconclusive or no data), 1 regressed, 2 bad input.
     Judge(JudgeArgs),
+    /// Write a self-contained HTML evidence report of one rollout (policy, steps, decisions
+    /// with their numbers, charts) for release reviews.
+    ///
+    /// Exit codes: 0 written, 2 unknown rollout, unreadable state database or unwritable file.
+    Report(canaryd::cli::report::ReportArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
         Command::Judge(args) => judge(args),
         Command::Check(args) => check(args),
         Command::Run(args) => canaryd::cli::run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => canaryd::cli::report::run(args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => canaryd::cli::demo::run(args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

@@ -5,4 +5,5 @@ pub mod check;
 pub mod demo;
 pub mod input;
 pub mod judge;
+pub mod report;
 pub mod run;
