@@ -55,6 +55,8 @@ fn policy() -> Policy {
             interval: MINUTE,
             deadline: 240 * MINUTE,
             early_promotion: false,
+            gates: Default::default(),
+            promotion_windows: None,
         },
         judge: JudgeSpec::default(),
         failure: FailurePolicy {

@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod locate;
 mod validate;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::judge::JudgeSpec;
 use crate::model::EndpointRef;
 use duration::{serde_duration, serde_opt_duration};
+pub use windows::{CronWindow, PromotionWindows, WindowBlock, WindowTimezone};
 
 /// A validated rollout policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -249,6 +251,62 @@ pub struct Plan {
     /// Advance before a step's min duration when the judge proves the canary Safe (the
     /// step's `min_canary_requests` still apply).
     pub early_promotion: bool,
+    /// Which traffic increases wait for a manual promote.
+    #[serde(default)]
+    pub gates: Gates,
+    /// When traffic may increase; `None`: at any time.
+    #[serde(default)]
+    pub promotion_windows: Option<PromotionWindows>,
+}
+
+/// `plan.gates`: traffic increases that wait for an operator's `canaryd promote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    pub confirm: GateConfirm,
+    /// How long a gate waits for approval before `on_timeout` (`never`: indefinitely).
+    #[serde(with = "serde_opt_duration")]
+    pub timeout: Option<Duration>,
+    pub on_timeout: GateTimeoutAction,
+}
+
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            confirm: GateConfirm::None,
+            timeout: Some(DEFAULT_GATE_TIMEOUT),
+            on_timeout: GateTimeoutAction::RollBack,
+        }
+    }
+}
+
+/// Which increases of the canary's live traffic need approval. Only increases are gated: the
+/// start (the operator or the runner starts it), the bake and the end are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateConfirm {
+    /// No gate: the judge's verdict moves traffic.
+    #[default]
+    None,
+    /// The increase that brings live traffic to 100% on the canary.
+    Final,
+    /// Every increase of live traffic after the start (shadow → step 1, each next step).
+    EveryStep,
+}
+
+/// What a gate does when nobody approved it within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateTimeoutAction {
+    /// All live traffic back to the baseline.
+    #[serde(alias = "rollback")]
+    RollBack,
+    /// Keep waiting for a promote (or an abort); the overdue wait is reported once.
+    Hold,
+    /// Make the increase as if approved (promotion windows still apply).
+    Advance,
 }
 
 /// Optional first phase: the canary gets a mirrored copy of live traffic (responses dropped).
@@ -444,6 +502,8 @@ struct PlanFile {
     min_duration: Duration,
     /// Default for every step (and the shadow phase) that gives none.
     min_canary_requests: u64,
+    gates: Gates,
+    promotion_windows: Option<PromotionWindows>,
 }
 
 impl Default for PlanFile {
@@ -459,6 +519,8 @@ impl Default for PlanFile {
             early_promotion: true,
             min_duration: DEFAULT_MIN_DURATION,
             min_canary_requests: DEFAULT_MIN_CANARY_REQUESTS,
+            gates: Gates::default(),
+            promotion_windows: None,
         }
     }
 }
@@ -556,6 +618,8 @@ impl PlanFile {
             interval: self.interval,
             deadline: self.deadline,
             early_promotion: self.early_promotion,
+            gates: self.gates,
+            promotion_windows: self.promotion_windows,
         }
     }
 }
@@ -784,6 +848,12 @@ fn fix_for_serde_message(message: &str) -> String {
     if message.contains("missing field") {
         let field = quoted("missing field `").unwrap_or_default();
         return format!("add `{field}` (see policies/default.yaml and daemon/docs/policy.md)");
+    }
+    if message.contains("is not a cron expression") {
+        return "write five fields, minute hour day-of-month month day-of-week, e.g. `* 9-16 * * Mon-Fri` (see \"Promotion windows\" in daemon/docs/policy.md)".into();
+    }
+    if message.contains("is not a timezone") {
+        return "give `UTC` or a fixed offset such as `+02:00` (names like Europe/Paris are not accepted: use the offset in force)".into();
     }
     if message.contains("no unit") || message.contains("not a duration") {
         return "write durations with a unit: 30s, 5m, 1h30m, 1d or PT5M".into();

@@ -280,6 +280,29 @@ pub(super) fn validate(policy: &Policy, name_given: bool) -> Result<(), Problem>
         ));
     }
 
+    let gates = &plan.gates;
+    if let Some(timeout) = gates.timeout
+        && timeout < plan.interval
+    {
+        return Err(problem(
+            "plan.gates.timeout",
+            format!(
+                "{} is shorter than one analysis interval ({interval}); a gate would time out before anyone could approve it",
+                format_duration(timeout)
+            ),
+            "give the time people need to approve, e.g. 4h, or `never` to wait until promoted or aborted",
+        ));
+    }
+    if let Some(windows) = &plan.promotion_windows
+        && windows.allow.as_ref().is_some_and(Vec::is_empty)
+    {
+        return Err(problem(
+            "plan.promotion_windows.allow",
+            "the allow list is empty, so traffic could never increase",
+            "list the cron expressions of the allowed minutes, e.g. [\"* 9-16 * * Mon-Fri\"], or remove `allow` to allow every minute outside the freezes",
+        ));
+    }
+
     let failure = &policy.failure;
     if failure.source_error_grace < plan.interval {
         return Err(problem(

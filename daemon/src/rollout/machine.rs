@@ -1077,6 +1077,8 @@ mod tests {
                 interval: Duration::from_secs(60),
                 deadline: Duration::from_secs(7200),
                 early_promotion: false,
+                gates: Default::default(),
+                promotion_windows: None,
             },
             judge: crate::judge::JudgeSpec::default(),
             failure: FailurePolicy::default(),
