@@ -1199,23 +1199,54 @@ fn a_window_blocks_a_promotion_but_not_a_rollback() {
     assert_eq!(t.decision.kind, DecisionKind::RollBack);
     assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
     assert_eq!(r.state.phase, Phase::RolledBack);
-    // So does an abort, and a deadline.
+    // So does an abort.
     let (mut r, _) =
         five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
     let t = r.feed(Input::Abort {
         reason: "stop".into(),
     });
     assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+}
+
+#[test]
+fn time_held_by_a_window_does_not_count_toward_the_deadline() {
+    // 4h deadline; held from Friday 17:01 to Monday 09:00.
     let (mut r, _) =
         five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
-    r.wait(240 * MINUTE);
-    let t = r.feed(ok(Outcome::Safe, 100));
+    while r.now < datetime!(2027-01-18 08:50 UTC) {
+        r.wait(10 * MINUTE);
+        let t = r.feed_applied(ok(Outcome::Safe, 10));
+        assert_eq!(t.decision.kind, DecisionKind::Hold, "{}", t.decision.reason);
+        assert_eq!(r.state.last_hold, Some(HoldCause::Frozen));
+    }
+    r.now = datetime!(2027-01-18 08:59 UTC);
+    assert_eq!(
+        r.state.window_held_since,
+        Some(datetime!(2027-01-15 17:01 UTC))
+    );
+    let t = r.minute(ok(Outcome::Safe, 10));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    assert_eq!(r.state.window_held_since, None);
+    let held = datetime!(2027-01-18 09:00 UTC) - datetime!(2027-01-15 17:01 UTC);
+    assert_eq!(r.state.window_held_total, held.unsigned_abs());
+    // 5 minutes ran before the hold: the deadline comes 3h55m after the window opened.
+    r.wait(234 * MINUTE);
+    let t = r.feed(ok(Outcome::Inconclusive, 10));
     assert!(
-        t.decision.reason.contains("deadline"),
+        !t.decision.reason.contains("deadline"),
         "{}",
         t.decision.reason
     );
-    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    let t = r.minute(ok(Outcome::Inconclusive, 10));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert!(
+        t.decision.reason.contains("deadline of 4h passed")
+            && t.decision
+                .reason
+                .contains("2d15h held by the promotion windows"),
+        "{}",
+        t.decision.reason
+    );
 }
 
 #[test]
@@ -1664,6 +1695,8 @@ fn gate_state_survives_json_and_old_states_read_without_it() {
     let fields = old.as_object_mut().expect("an object");
     fields.remove("awaiting_approval_since");
     fields.remove("approval_wait_total");
+    fields.remove("window_held_since");
+    fields.remove("window_held_total");
     fields.insert(
         "last_hold".into(),
         serde_json::json!("waiting_for_minimums"),
@@ -1671,6 +1704,7 @@ fn gate_state_survives_json_and_old_states_read_without_it() {
     let old: RolloutState = serde_json::from_value(old).expect("old states still read");
     assert_eq!(old.awaiting_approval_since, None);
     assert_eq!(old.approval_wait_total, Duration::ZERO);
+    assert_eq!(old.window_held_total, Duration::ZERO);
     // And such a state meets the gate afresh at its next tick.
     let t = advance(&r.policy, &old, &ok(Outcome::Safe, 100), r.now + MINUTE);
     assert_eq!(t.state.last_hold, Some(HoldCause::AwaitingApproval));

@@ -54,6 +54,8 @@ pub fn start(
         paused_total: Duration::ZERO,
         awaiting_approval_since: None,
         approval_wait_total: Duration::ZERO,
+        window_held_since: None,
+        window_held_total: Duration::ZERO,
         last_hold: None,
         final_reason: None,
         judge: JudgeState::default(),
@@ -127,18 +129,28 @@ pub fn advance(
         Input::Applied { split } => applied(policy, state, split, now),
         Input::ApplyFailed { error } => apply_failed(policy, state, error, now),
         Input::Promote { by } => manual_promote(policy, state, by, now),
-        Input::Tick(tick) => on_tick(policy, state, tick, now),
+        Input::Tick(tick) => {
+            let mut window_held = false;
+            let mut t = on_tick(policy, state, tick, now, &mut window_held);
+            if !window_held {
+                end_window_hold(&mut t.state, now);
+            }
+            t
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Ticks
 
+/// One tick's rules; `window_held` is set when the policy's promotion windows held back an
+/// increase (the time until the next tick that is not held extends the deadline).
 fn on_tick(
     policy: &Policy,
     mut s: RolloutState,
     tick: &TickInput,
     now: OffsetDateTime,
+    window_held: &mut bool,
 ) -> Transition {
     let here = describe(policy, &s, s.phase);
     // A proven regression wins over everything, whatever the source said about this window.
@@ -159,6 +171,10 @@ fn on_tick(
         }
         if !waited.is_zero() {
             excluded.push(format!("{} awaiting approval", duration(waited)));
+        }
+        let held = window_held_for(&s, now);
+        if !held.is_zero() {
+            excluded.push(format!("{} held by the promotion windows", duration(held)));
         }
         let reason = format!(
             "{here}: deadline of {} passed ({} since the rollout started{}) before promotion",
@@ -268,7 +284,7 @@ fn on_tick(
     let why = alert
         .cloned()
         .into_iter()
-        .chain(window)
+        .chain(window.clone())
         .collect::<Vec<_>>()
         .join("; ");
     let reason = format!(
@@ -277,6 +293,11 @@ fn on_tick(
         transition.decision.reason,
         before.expected_split
     );
+    let mut before = before;
+    if window.is_some() {
+        *window_held = true;
+        before.window_held_since.get_or_insert(now);
+    }
     hold(before, HoldCause::Frozen, reason, Vec::new())
 }
 
@@ -421,13 +442,30 @@ fn end_approval_wait(s: &mut RolloutState, now: OffsetDateTime) {
     }
 }
 
-/// The overall deadline, extended by time paused and time gates waited for approval.
+/// Time the promotion windows held back an increase, the current hold included.
+fn window_held_for(s: &RolloutState, now: OffsetDateTime) -> Duration {
+    let current = s
+        .window_held_since
+        .map_or(Duration::ZERO, |since| elapsed(now, since));
+    s.window_held_total.saturating_add(current)
+}
+
+/// Ends a run of ticks held by the promotion windows.
+fn end_window_hold(s: &mut RolloutState, now: OffsetDateTime) {
+    if let Some(since) = s.window_held_since.take() {
+        s.window_held_total = s.window_held_total.saturating_add(elapsed(now, since));
+    }
+}
+
+/// The overall deadline, extended by time paused, time gates waited for approval and time the
+/// promotion windows held an increase back: none of them says anything about the canary.
 fn deadline_of(policy: &Policy, s: &RolloutState, now: OffsetDateTime) -> Duration {
     policy
         .plan
         .deadline
         .saturating_add(s.paused_total)
         .saturating_add(approval_waited(s, now))
+        .saturating_add(window_held_for(s, now))
 }
 
 /// Source errors and not-ingested windows hold, then roll back once they have lasted the grace.
@@ -949,6 +987,7 @@ fn outside_change(
     s.pending = None;
     // Paused time extends the deadline on its own; a gate is asked again after resuming.
     end_approval_wait(&mut s, now);
+    end_window_hold(&mut s, now);
     let reason = format!("{reason}; paused without touching it, until resume or abort");
     decide(s, DecisionKind::Pause, reason, Vec::new())
 }
@@ -967,6 +1006,7 @@ fn pause(mut s: RolloutState, reason: String, now: OffsetDateTime) -> Transition
     s.pending = None;
     // Paused time extends the deadline on its own; a gate is asked again after resuming.
     end_approval_wait(&mut s, now);
+    end_window_hold(&mut s, now);
     let reason = format!(
         "{reason}; traffic left at {}, no action until resume or abort",
         s.expected_split

@@ -169,6 +169,14 @@ pub struct RolloutState {
     /// overall deadline (a human's pace is not the canary's fault).
     #[serde(default)]
     pub approval_wait_total: Duration,
+    /// Since when the policy's promotion windows hold back an increase the rule wants (until
+    /// the next tick that is not held by them).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub window_held_since: Option<OffsetDateTime>,
+    /// Total time of finished window holds; it extends the overall deadline, so a rollout
+    /// waiting over a weekend or a freeze is not rolled back for it.
+    #[serde(default)]
+    pub window_held_total: Duration,
     /// Cause of the last hold (None after any other decision).
     #[serde(default)]
     pub last_hold: Option<HoldCause>,
