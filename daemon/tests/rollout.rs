@@ -1710,3 +1710,95 @@ fn gate_state_survives_json_and_old_states_read_without_it() {
     assert_eq!(t.state.last_hold, Some(HoldCause::AwaitingApproval));
     assert!(t.decision.changed);
 }
+
+fn gate_confirm() -> impl Strategy<Value = GateConfirm> {
+    prop_oneof![
+        Just(GateConfirm::None),
+        Just(GateConfirm::Final),
+        Just(GateConfirm::EveryStep),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Under random gates and business-hours windows, with operators promoting at random:
+    /// a tick never increases traffic outside a window, never makes a gated increase unless the
+    /// gate timed out into `advance`, and a regression always rolls back.
+    #[test]
+    fn gates_and_windows_hold_back_only_increases(
+        policy in random_policy(),
+        confirm in gate_confirm(),
+        timeout in proptest::option::of(5u32..90),
+        on_timeout in prop_oneof![
+            Just(GateTimeoutAction::RollBack),
+            Just(GateTimeoutAction::Hold),
+            Just(GateTimeoutAction::Advance),
+        ],
+        start_minute in 0u64..(7 * 24 * 60),
+        events in proptest::collection::vec(
+            (proptest::option::weighted(0.95, event()), 0u32..30, proptest::bool::weighted(0.9)),
+            1..200,
+        ),
+    ) {
+        let mut policy = business_hours(policy);
+        policy.plan.gates = Gates { confirm, timeout: timeout.map(|m| m * MINUTE), on_timeout };
+        let start = datetime!(2027-01-11 00:00 UTC) + Duration::from_secs(start_minute * 60);
+        let mut r = Rollout::start_at(policy.clone(), start);
+        let first = r.history[0].clone();
+        answer(&mut r, &first, true)?;
+        for (event, minutes, apply) in events {
+            r.wait(minutes * MINUTE);
+            let before = r.state.clone();
+            let input = match &event {
+                None => Input::Promote { by: "op".into() },
+                Some(Event::Tick { source, outcome, requests }) => tick(
+                    if *source == 0 { SourceStatus::Error("503".into()) } else { SourceStatus::Ok },
+                    *outcome,
+                    *requests,
+                ),
+                Some(Event::Outside(_)) => Input::OutsideChange { observed: step_split(25) },
+                Some(Event::Pause) => Input::Pause { reason: "test".into() },
+                Some(Event::Resume) => Input::Resume,
+                Some(Event::Abort) => Input::Abort { reason: "test".into() },
+            };
+            let t = r.feed(input.clone());
+            if let Input::Tick(tick) = &input
+                && !is_terminal(&before.phase)
+                && before.paused.is_none()
+                && tick.verdict.as_ref().is_some_and(|v| v.overall == Outcome::Regressed)
+            {
+                prop_assert!(
+                    matches!(t.decision.kind, DecisionKind::RollBack)
+                        || t.state.pending.as_ref().is_some_and(|p| p.target == Phase::RolledBack),
+                    "{:?}: {}", t.decision.kind, t.decision.reason
+                );
+            }
+            let retried = before.pending.as_ref().map(|p| p.split.clone());
+            for s in set_splits(&t) {
+                let from = canary_live(&before.expected_split);
+                let increase = canary_live(&s) > from;
+                if !increase || Some(&s) == retried.as_ref() || !matches!(input, Input::Tick(_)) {
+                    continue;
+                }
+                prop_assert_eq!(
+                    increase_blocked(&policy, r.now), None,
+                    "increased outside a window: {}", t.decision.reason
+                );
+                let gated = match confirm {
+                    GateConfirm::None => false,
+                    GateConfirm::Final => canary_live(&s) == 100,
+                    GateConfirm::EveryStep => true,
+                };
+                if gated {
+                    let timed_out = on_timeout == GateTimeoutAction::Advance
+                        && before.awaiting_approval_since.is_some_and(|since| {
+                            timeout.is_some_and(|m| r.now - since >= time::Duration::minutes(m.into()))
+                        });
+                    prop_assert!(timed_out, "a gated increase without approval: {}", t.decision.reason);
+                }
+            }
+            answer(&mut r, &t, apply)?;
+        }
+    }
+}
