@@ -503,7 +503,7 @@ struct PlanFile {
     /// Default for every step (and the shadow phase) that gives none.
     min_canary_requests: u64,
     gates: Gates,
-    promotion_windows: Option<PromotionWindows>,
+    promotion_windows: Option<windows::WindowsFile>,
 }
 
 impl Default for PlanFile {
@@ -587,7 +587,13 @@ impl<'de> Deserialize<'de> for StepFile {
 }
 
 impl PlanFile {
-    fn resolve(self) -> Plan {
+    /// Defaults filled in; cron expressions and the timezone parsed (a problem names the
+    /// element at fault, e.g. `plan.promotion_windows.allow[1]`).
+    fn resolve(self) -> Result<Plan, validate::Problem> {
+        let promotion_windows = self
+            .promotion_windows
+            .map(windows::WindowsFile::resolve)
+            .transpose()?;
         let steps = self
             .steps
             .into_iter()
@@ -606,7 +612,7 @@ impl PlanFile {
                 },
             })
             .collect();
-        Plan {
+        Ok(Plan {
             shadow: self.shadow.map(|shadow| ShadowPhase {
                 mirror_percent: shadow.mirror,
                 duration: shadow.duration,
@@ -619,8 +625,8 @@ impl PlanFile {
             deadline: self.deadline,
             early_promotion: self.early_promotion,
             gates: self.gates,
-            promotion_windows: self.promotion_windows,
-        }
+            promotion_windows,
+        })
     }
 }
 
@@ -675,21 +681,29 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Policy, PolicyError> {
         baseline: file.baseline,
         canary: file.canary,
         source: file.source,
-        plan: file.plan.resolve(),
+        plan: file
+            .plan
+            .resolve()
+            .map_err(|problem| located_error(path, text, problem))?,
         judge: file.judge,
         failure: file.failure,
         after_promotion: file.after_promotion,
     };
-    validate::validate(&policy, file.name.is_some()).map_err(|problem| {
-        let position = locate::locate_exact(text, &problem.field)
-            .or_else(|| problem.fallback.and_then(|f| locate::locate_exact(text, f)));
-        let mut error = semantic_error(path, text, &problem.field, problem.message, problem.fix);
-        if position.is_some() {
-            error.position = position;
-        }
-        error
-    })?;
+    validate::validate(&policy, file.name.is_some())
+        .map_err(|problem| located_error(path, text, problem))?;
     Ok(policy)
+}
+
+/// A semantic problem as an error at its field's exact position (or its fallback's, or the
+/// nearest ancestor's).
+fn located_error(path: &Path, text: &str, problem: validate::Problem) -> PolicyError {
+    let position = locate::locate_exact(text, &problem.field)
+        .or_else(|| problem.fallback.and_then(|f| locate::locate_exact(text, f)));
+    let mut error = semantic_error(path, text, &problem.field, problem.message, problem.fix);
+    if position.is_some() {
+        error.position = position;
+    }
+    error
 }
 
 /// Loads every `*.yaml` / `*.yml` file of `dir` (sorted by name), each result separately.
@@ -848,12 +862,6 @@ fn fix_for_serde_message(message: &str) -> String {
     if message.contains("missing field") {
         let field = quoted("missing field `").unwrap_or_default();
         return format!("add `{field}` (see policies/default.yaml and daemon/docs/policy.md)");
-    }
-    if message.contains("is not a cron expression") {
-        return "write five fields, minute hour day-of-month month day-of-week, e.g. `* 9-16 * * Mon-Fri` (see \"Promotion windows\" in daemon/docs/policy.md)".into();
-    }
-    if message.contains("is not a timezone") {
-        return "give `UTC` or a fixed offset such as `+02:00` (names like Europe/Paris are not accepted: use the offset in force)".into();
     }
     if message.contains("no unit") || message.contains("not a duration") {
         return "write durations with a unit: 30s, 5m, 1h30m, 1d or PT5M".into();

@@ -8,7 +8,7 @@ use super::{DeploymentSelector, InconclusiveAction, Policy, SourceSpec};
 use crate::judge::JudgeMethod;
 use crate::source::monitor::MONITOR_SERIES;
 
-pub(super) struct Problem {
+pub(crate) struct Problem {
     pub field: String,
     /// Where to point when `field` is not written in the file (e.g. a default is at fault).
     pub fallback: Option<&'static str>,
@@ -16,7 +16,7 @@ pub(super) struct Problem {
     pub fix: String,
 }
 
-fn problem(
+pub(crate) fn problem(
     field: impl Into<String>,
     message: impl Into<String>,
     fix: impl Into<String>,

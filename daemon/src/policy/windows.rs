@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use time::{OffsetDateTime, UtcOffset};
 
 use super::duration::format_duration;
+use super::validate::{Problem, problem};
 
 /// How far ahead a blocked increase looks for the next allowed minute.
 pub const NEXT_OPENING_HORIZON: Duration = Duration::from_secs(8 * 86_400);
@@ -37,6 +38,55 @@ pub struct PromotionWindows {
     /// Minutes when traffic may not increase, even inside an `allow` window.
     #[serde(default)]
     pub freeze: Vec<CronWindow>,
+}
+
+/// `plan.promotion_windows` as written; [`WindowsFile::resolve`] parses it with errors that
+/// name the element at fault.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WindowsFile {
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    allow: Option<Vec<String>>,
+    #[serde(default)]
+    freeze: Vec<String>,
+}
+
+const CRON_FIX: &str = "write five fields, minute hour day-of-month month day-of-week, e.g. `* 9-16 * * Mon-Fri` (see \"Promotion windows\" in daemon/docs/policy.md)";
+
+impl WindowsFile {
+    pub(super) fn resolve(self) -> Result<PromotionWindows, Problem> {
+        const FIELD: &str = "plan.promotion_windows";
+        let timezone = match &self.timezone {
+            None => WindowTimezone::default(),
+            Some(text) => text.parse().map_err(|why| {
+                problem(
+                    format!("{FIELD}.timezone"),
+                    why,
+                    "give `UTC` or a fixed offset such as `+02:00` (names like Europe/Paris are not accepted, as daylight saving would move the windows: use the offset in force)",
+                )
+            })?,
+        };
+        let parse_all = |list: &[String], key: &str| -> Result<Vec<CronWindow>, Problem> {
+            list.iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    text.parse()
+                        .map_err(|why| problem(format!("{FIELD}.{key}[{i}]"), why, CRON_FIX))
+                })
+                .collect()
+        };
+        Ok(PromotionWindows {
+            timezone,
+            allow: self
+                .allow
+                .as_deref()
+                .map(|list| parse_all(list, "allow"))
+                .transpose()?,
+            freeze: parse_all(&self.freeze, "freeze")?,
+        })
+    }
 }
 
 /// Why an increase is blocked at some minute, and when the next allowed minute is.
@@ -311,9 +361,10 @@ impl FromStr for CronWindow {
             fields[0], fields[1], fields[2], fields[3]
         );
         let schedule = cron::Schedule::from_str(&converted).map_err(|error| {
-            let why = error.to_string();
-            let why = why.trim_end_matches('.');
-            format!("{prefix}: {why}")
+            // The crate quotes the converted expression with a caret; its last line says why.
+            let text = error.to_string();
+            let why = text.lines().last().unwrap_or_default().trim();
+            format!("{prefix}: {}", why.trim_end_matches('.'))
         })?;
         Ok(CronWindow {
             any_day_of_month: fields[2].starts_with('*'),
