@@ -8,6 +8,9 @@
 //!                                                  deadline, Abort
 //!   any non-terminal ──OutsideChange / Pause──► (paused) ──Resume──► same or adopted phase
 //!   an action that keeps failing ──► Failed
+//!   a gated increase ──► hold (AwaitingApproval) ──Promote──► the increase
+//!                                                 └─timeout──► on_timeout (roll back/hold/advance)
+//!   an increase outside the policy's promotion windows ──► hold (Frozen) until a window opens
 //! ```
 //!
 //! Every output is a function of (policy, state, input, now). The runner calls the judge before
