@@ -872,6 +872,8 @@ fn gates_and_windows_parse_with_their_defaults() {
     assert_eq!(json["promotion_windows"]["allow"][0], "* 9-16 * * 1-5");
     assert_eq!(json["promotion_windows"]["timezone"], "+02:00");
     assert_eq!(json["gates"]["confirm"], "every_step");
+    let back: policy::Plan = serde_json::from_value(json).expect("reads back");
+    assert_eq!(back, policy.plan);
 }
 
 #[test]

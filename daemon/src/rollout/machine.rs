@@ -294,7 +294,9 @@ fn on_tick(
         before.expected_split
     );
     let mut before = before;
-    if window.is_some() {
+    // A gate that timed out into `advance` is still waiting: its wait already extends the
+    // deadline, so the window hold does not count the same time twice.
+    if window.is_some() && before.awaiting_approval_since.is_none() {
         *window_held = true;
         before.window_held_since.get_or_insert(now);
     }
