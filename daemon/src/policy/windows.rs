@@ -92,7 +92,7 @@ impl WindowsFile {
 /// Why an increase is blocked at some minute, and when the next allowed minute is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowBlock {
-    /// `in the freeze `* * 24-26 12 *`` or `outside the allow windows (…)`.
+    /// ``in the freeze `* * 24-26 12 *` (UTC)`` or ``outside the allowed windows `…` (UTC)``.
     pub why: String,
     /// The first allowed minute after the blocked one, within [`NEXT_OPENING_HORIZON`].
     pub next_opening: Option<OffsetDateTime>,
@@ -107,7 +107,12 @@ impl fmt::Display for WindowBlock {
 impl PromotionWindows {
     /// Whether traffic may increase during the minute containing `at`.
     pub fn allows(&self, at: OffsetDateTime) -> bool {
-        self.block_reason(at).is_none()
+        let local = at.to_offset(self.timezone.0);
+        !self.freeze.iter().any(|w| w.matches(local))
+            && self
+                .allow
+                .as_ref()
+                .is_none_or(|allow| allow.iter().any(|w| w.matches(local)))
     }
 
     /// Why traffic may not increase during the minute containing `at`, or `None` when it may.
@@ -546,6 +551,27 @@ mod tests {
         assert!("* 25 * * *".parse::<CronWindow>().is_err());
         assert!("* * 32 * *".parse::<CronWindow>().is_err());
         assert!("* * * 13 *".parse::<CronWindow>().is_err());
+    }
+
+    #[test]
+    fn allows_agrees_with_blocked_minute_by_minute() {
+        let windows = PromotionWindows {
+            timezone: "+05:30".parse().expect("offset"),
+            allow: Some(vec![cron("*/15 9-16 * * 1-5"), cron("0-29 10 * * Sat")]),
+            freeze: vec![cron("* 12 * * *"), cron("* * 1 * Fri")],
+        };
+        let start = datetime!(2027-01-01 00:00 UTC);
+        let mut allowed = 0;
+        for minute in 0..(14 * 24 * 60) {
+            let at = start + Duration::from_secs(minute * 60);
+            let allows = windows.allows(at);
+            assert_eq!(allows, windows.block_reason(at).is_none(), "{at}");
+            allowed += u32::from(allows);
+        }
+        // Weekdays 9-16 every 15 minutes is 32 minutes a day; 10:00-10:29 on Saturdays; the
+        // 12:xx hour and Fridays are frozen (Vixie: `1 * Fri` is the 1st *or* any Friday).
+        // 14 days from Fri 2027-01-01: 8 weekdays other than Friday, 2 Saturdays.
+        assert_eq!(allowed, 8 * (32 - 4) + 2 * 30);
     }
 
     #[test]
