@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use canaryd::judge::JudgeMethod;
 use canaryd::policy::{
-    self, DeploymentSelector, InconclusiveAction, PolicyError, SourceSpec, load_dir, load_file,
-    parse_str,
+    self, DeploymentSelector, GateConfirm, GateTimeoutAction, Gates, InconclusiveAction,
+    PolicyError, SourceSpec, load_dir, load_file, parse_str,
 };
+use time::macros::datetime;
 
 const TARGET: &str = "\
 target:
@@ -91,6 +92,7 @@ fn every_example_loads_and_passes_check() {
         "azure-monitor-kayenta.yaml",
         "absolute-thresholds.yaml",
         "judge-example.yaml",
+        "gated-business-hours.yaml",
     ] {
         assert!(names.contains(&expected.to_string()), "{names:?}");
     }
@@ -774,6 +776,14 @@ fn schema_property_names_match_the_serde_fields() {
             "/$defs/step/oneOf/1/properties",
         ),
         (
+            format!("{TARGET}plan:\n  gates: {{ zzz: 1 }}\n"),
+            "/$defs/gates/properties",
+        ),
+        (
+            format!("{TARGET}plan:\n  promotion_windows: {{ zzz: 1 }}\n"),
+            "/$defs/promotionWindows/properties",
+        ),
+        (
             format!("{TARGET}failure:\n  zzz: 1\n"),
             "/$defs/failure/properties",
         ),
@@ -817,4 +827,127 @@ fn schema_property_names_match_the_serde_fields() {
             "schema {pointer} differs from the serde fields"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gates and promotion windows
+
+#[test]
+fn gates_and_windows_parse_with_their_defaults() {
+    let minimal = parse(TARGET).expect("no gates, no windows");
+    assert_eq!(minimal.plan.gates, Gates::default());
+    assert_eq!(minimal.plan.gates.confirm, GateConfirm::None);
+    assert_eq!(
+        minimal.plan.gates.timeout,
+        Some(Duration::from_secs(4 * 3600))
+    );
+    assert_eq!(minimal.plan.gates.on_timeout, GateTimeoutAction::RollBack);
+    assert_eq!(minimal.plan.promotion_windows, None);
+
+    let text = format!(
+        "{TARGET}plan:
+  gates: {{ confirm: every_step, timeout: never, on_timeout: hold }}
+  promotion_windows:
+    timezone: \"+02:00\"
+    allow: [\"* 9-16 * * 1-5\"]
+    freeze: [\"* * 24-26 12 *\", \"0-29 12 * * *\"]
+"
+    );
+    let policy = parse(&text).expect("valid gates and windows");
+    let gates = &policy.plan.gates;
+    assert_eq!(gates.confirm, GateConfirm::EveryStep);
+    assert_eq!(gates.timeout, None);
+    assert_eq!(gates.on_timeout, GateTimeoutAction::Hold);
+    let windows = policy.plan.promotion_windows.as_ref().expect("windows");
+    assert_eq!(windows.timezone.to_string(), "+02:00");
+    assert_eq!(windows.freeze.len(), 2);
+    // Monday 2027-01-18 09:00 +02:00 = 07:00 UTC; lunch frozen until 12:29 local.
+    assert!(windows.allows(datetime!(2027-01-18 07:00 UTC)));
+    assert!(!windows.allows(datetime!(2027-01-18 06:59 UTC)));
+    assert!(!windows.allows(datetime!(2027-01-18 10:29 UTC)));
+    assert!(windows.allows(datetime!(2027-01-18 10:30 UTC)));
+    assert!(!windows.allows(datetime!(2027-01-17 10:30 UTC)), "Sunday");
+    // Written back as written: the policy serializes for `canaryd check --json` and journals.
+    let json = serde_json::to_value(&policy.plan).expect("serializes");
+    assert_eq!(json["promotion_windows"]["allow"][0], "* 9-16 * * 1-5");
+    assert_eq!(json["promotion_windows"]["timezone"], "+02:00");
+    assert_eq!(json["gates"]["confirm"], "every_step");
+    let back: policy::Plan = serde_json::from_value(json).expect("reads back");
+    assert_eq!(back, policy.plan);
+}
+
+#[test]
+fn bad_cron_expressions_are_located_with_the_fix() {
+    let windows = |line: &str| format!("{TARGET}plan:\n  promotion_windows:\n{line}");
+    // Out of range, at the expression itself (line, column of the scalar).
+    let hour = error(&windows("    allow: [\"* 9-25 * * Mon-Fri\"]\n"));
+    assert_error(&hour, TARGET_LINES + 3, 13, "is not a cron expression");
+    assert!(
+        hour.fix
+            .contains("minute hour day-of-month month day-of-week"),
+        "{hour}"
+    );
+    // Seconds (6 fields) are refused with the reason.
+    let six = error(&windows("    freeze:\n      - \"0 * 9-16 * * Mon-Fri\"\n"));
+    assert_error(&six, TARGET_LINES + 4, 9, "standard 5-field form");
+    // A bad weekday.
+    let day = error(&windows("    allow: [\"* 9-16 * * Mon-Fry\"]\n"));
+    assert_error(&day, TARGET_LINES + 3, 13, "'Fry' is not a day of the week");
+    let backwards = error(&windows("    allow: [\"* * * * Fri-Mon\"]\n"));
+    assert_error(&backwards, TARGET_LINES + 3, 13, "goes backwards");
+    // Not a string at all.
+    let number = error(&windows("    allow: [5]\n"));
+    assert_eq!(number.line(), Some(TARGET_LINES + 3), "{number}");
+    // An empty allow list would never allow an increase.
+    let empty = error(&windows("    allow: []\n"));
+    assert_error(&empty, TARGET_LINES + 3, 5, "could never increase");
+    assert!(empty.fix.contains("remove `allow`"), "{empty}");
+    let unknown = error(&windows("    allowed: [\"* * * * *\"]\n"));
+    assert_error(&unknown, TARGET_LINES + 3, 5, "unknown field `allowed`");
+}
+
+#[test]
+fn bad_timezones_are_located_with_the_fix() {
+    let text = |tz: &str| format!("{TARGET}plan:\n  promotion_windows:\n    timezone: {tz}\n");
+    let named = error(&text("Europe/Paris"));
+    assert_error(
+        &named,
+        TARGET_LINES + 3,
+        5,
+        "'Europe/Paris' is not a timezone",
+    );
+    assert!(named.fix.contains("+02:00"), "{named}");
+    let far = error(&text("\"+15:00\""));
+    assert_error(&far, TARGET_LINES + 3, 5, "not a timezone");
+    assert!(parse(&text("\"-05:30\"")).is_ok());
+    assert!(parse(&text("UTC")).is_ok());
+}
+
+#[test]
+fn bad_gate_values_are_located_with_the_fix() {
+    let gates = |body: &str| format!("{TARGET}plan:\n  gates:\n{body}");
+    let confirm = error(&gates("    confirm: sometimes\n"));
+    assert_error(
+        &confirm,
+        TARGET_LINES + 3,
+        14,
+        "unknown variant `sometimes`",
+    );
+    assert!(confirm.fix.contains("every_step"), "{confirm}");
+    let action = error(&gates("    on_timeout: promote\n"));
+    assert_error(&action, TARGET_LINES + 3, 17, "unknown variant `promote`");
+    assert!(action.fix.contains("roll_back"), "{action}");
+    let short = error(&gates("    confirm: final\n    timeout: 30s\n"));
+    assert_error(
+        &short,
+        TARGET_LINES + 4,
+        5,
+        "time out before anyone could approve",
+    );
+    let unit = error(&gates("    timeout: 4\n"));
+    assert_eq!(unit.line(), Some(TARGET_LINES + 3), "{unit}");
+    assert!(unit.fix.contains("unit"), "{unit}");
+    let typo = error(&gates("    confirm_on: final\n"));
+    assert_error(&typo, TARGET_LINES + 3, 5, "unknown field `confirm_on`");
+    assert!(parse(&gates("    confirm: final\n    on_timeout: rollback\n")).is_ok());
 }

@@ -7,15 +7,16 @@ use std::time::Duration;
 use canaryd::judge::{CheckResult, JudgeSpec, Outcome, Verdict};
 use canaryd::model::{EndpointRef, Split, TrafficMap};
 use canaryd::policy::{
-    AfterPromotion, DeploymentSelector, FailurePolicy, InconclusiveAction, Plan, Policy,
-    ShadowPhase, SourceSpec, Step,
+    AfterPromotion, CronWindow, DeploymentSelector, FailurePolicy, GateConfirm, GateTimeoutAction,
+    Gates, InconclusiveAction, Plan, Policy, PromotionWindows, ShadowPhase, SourceSpec, Step,
 };
 use canaryd::rollout::{
     Action, DecisionKind, HoldCause, Input, MAX_APPLY_ATTEMPTS, Phase, RolloutState, SourceStatus,
-    TickInput, Transition, advance, is_terminal, start,
+    TickInput, Transition, advance, increase_blocked, is_terminal, start,
 };
 use proptest::prelude::*;
 use time::OffsetDateTime;
+use time::macros::datetime;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -55,6 +56,8 @@ fn policy() -> Policy {
             interval: MINUTE,
             deadline: 240 * MINUTE,
             early_promotion: false,
+            gates: Default::default(),
+            promotion_windows: None,
         },
         judge: JudgeSpec::default(),
         failure: FailurePolicy {
@@ -141,7 +144,13 @@ struct Rollout {
 
 impl Rollout {
     fn start(policy: Policy) -> Self {
-        let now = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        Self::start_at(
+            policy,
+            OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        )
+    }
+
+    fn start_at(policy: Policy, now: OffsetDateTime) -> Self {
         let t = start(
             &policy,
             &endpoint(),
@@ -1128,6 +1137,668 @@ fn resume_after_a_failed_abort_follows_the_traffic_not_the_stale_phase() {
         let t = r.minute(ok(Outcome::Safe, 300));
         for split in set_splits(&t) {
             assert!(canary_live(&split) >= 25, "went down to {split}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Promotion windows and gates
+
+fn windows(timezone: &str, allow: Option<&[&str]>, freeze: &[&str]) -> PromotionWindows {
+    let cron = |text: &&str| text.parse::<CronWindow>().expect("a cron expression");
+    PromotionWindows {
+        timezone: timezone.parse().expect("a timezone"),
+        allow: allow.map(|list| list.iter().map(cron).collect()),
+        freeze: freeze.iter().map(cron).collect(),
+    }
+}
+
+fn business_hours(mut policy: Policy) -> Policy {
+    policy.plan.promotion_windows = Some(windows("UTC", Some(&["* 9-16 * * Mon-Fri"]), &[]));
+    policy
+}
+
+/// Started at `at`, the first step applied, then safe ticks every minute until the rule would
+/// leave step 1 (5 minutes).
+fn five_minutes_into_step_one(policy: Policy, at: OffsetDateTime) -> (Rollout, Transition) {
+    let mut r = Rollout::start_at(policy, at);
+    r.apply_first();
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(r.minute(ok(Outcome::Safe, 100)));
+    }
+    (r, last.expect("ticks"))
+}
+
+#[test]
+fn a_window_blocks_a_promotion_but_not_a_rollback() {
+    // Friday 2027-01-15 16:56 UTC: step 1 meets its minimums at 17:01, after the window.
+    let (mut r, t) =
+        five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
+    assert_eq!(r.now, datetime!(2027-01-15 17:01 UTC));
+    assert_eq!(t.decision.kind, DecisionKind::Hold);
+    assert_eq!(r.state.last_hold, Some(HoldCause::Frozen));
+    assert!(t.actions.is_empty());
+    assert_eq!(r.state.expected_split, step_split(5));
+    assert!(
+        t.decision.reason.contains("would advance")
+            && t.decision
+                .reason
+                .contains("outside the allowed windows `* 9-16 * * Mon-Fri` (UTC)")
+            && t.decision
+                .reason
+                .contains("the next window opens Mon 2027-01-18 09:00 UTC (in 2d15h59m)"),
+        "{}",
+        t.decision.reason
+    );
+    // The same hold again is not news.
+    let again = r.minute(ok(Outcome::Safe, 100));
+    assert!(!again.decision.changed && again.actions.is_empty());
+    // A regression outside the window still rolls back at once.
+    let t = r.minute(ok(Outcome::Regressed, 100));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    assert_eq!(r.state.phase, Phase::RolledBack);
+    // So does an abort.
+    let (mut r, _) =
+        five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
+    let t = r.feed(Input::Abort {
+        reason: "stop".into(),
+    });
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+}
+
+#[test]
+fn time_held_by_a_window_does_not_count_toward_the_deadline() {
+    // 4h deadline; held from Friday 17:01 to Monday 09:00.
+    let (mut r, _) =
+        five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
+    while r.now < datetime!(2027-01-18 08:50 UTC) {
+        r.wait(10 * MINUTE);
+        let t = r.feed_applied(ok(Outcome::Safe, 10));
+        assert_eq!(t.decision.kind, DecisionKind::Hold, "{}", t.decision.reason);
+        assert_eq!(r.state.last_hold, Some(HoldCause::Frozen));
+    }
+    r.now = datetime!(2027-01-18 08:59 UTC);
+    assert_eq!(
+        r.state.window_held_since,
+        Some(datetime!(2027-01-15 17:01 UTC))
+    );
+    let t = r.minute(ok(Outcome::Safe, 10));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    assert_eq!(r.state.window_held_since, None);
+    let held = datetime!(2027-01-18 09:00 UTC) - datetime!(2027-01-15 17:01 UTC);
+    assert_eq!(r.state.window_held_total, held.unsigned_abs());
+    // 5 minutes ran before the hold: the deadline comes 3h55m after the window opened.
+    r.wait(234 * MINUTE);
+    let t = r.feed(ok(Outcome::Inconclusive, 10));
+    assert!(
+        !t.decision.reason.contains("deadline"),
+        "{}",
+        t.decision.reason
+    );
+    let t = r.minute(ok(Outcome::Inconclusive, 10));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert!(
+        t.decision.reason.contains("deadline of 4h passed")
+            && t.decision
+                .reason
+                .contains("2d15h held by the promotion windows"),
+        "{}",
+        t.decision.reason
+    );
+}
+
+#[test]
+fn an_increase_goes_ahead_at_the_first_tick_after_the_window_opens() {
+    let mut p = business_hours(policy());
+    p.plan.deadline = 4 * 24 * 60 * MINUTE;
+    let (mut r, t) = five_minutes_into_step_one(p, datetime!(2027-01-15 16:56 UTC));
+    assert_eq!(t.decision.kind, DecisionKind::Hold);
+    // Through the weekend, ticking every 10 minutes: still held, traffic unchanged.
+    while r.now < datetime!(2027-01-18 08:50 UTC) {
+        r.wait(10 * MINUTE);
+        let t = r.feed_applied(ok(Outcome::Safe, 10));
+        assert!(t.actions.is_empty(), "{}: {}", r.now, t.decision.reason);
+    }
+    r.now = datetime!(2027-01-18 08:59 UTC);
+    let t = r.feed_applied(ok(Outcome::Safe, 10));
+    assert_eq!(t.decision.kind, DecisionKind::Hold);
+    assert!(
+        t.decision.reason.contains("(in 1m)"),
+        "{}",
+        t.decision.reason
+    );
+    let t = r.minute(ok(Outcome::Safe, 10));
+    assert_eq!(r.now, datetime!(2027-01-18 09:00 UTC));
+    assert_eq!(
+        t.decision.kind,
+        DecisionKind::Advance,
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    assert_eq!(r.state.phase, Phase::Step(1));
+}
+
+#[test]
+fn a_freeze_inside_an_allow_window_blocks_and_names_the_next_opening() {
+    let mut p = policy();
+    // Working hours, but no changes over lunch.
+    p.plan.promotion_windows = Some(windows(
+        "UTC",
+        Some(&["* 9-16 * * Mon-Fri"]),
+        &["* 12 * * *"],
+    ));
+    let (mut r, t) = five_minutes_into_step_one(p, datetime!(2027-01-15 11:58 UTC));
+    assert_eq!(r.now, datetime!(2027-01-15 12:03 UTC));
+    assert_eq!(r.state.last_hold, Some(HoldCause::Frozen));
+    assert!(
+        t.decision
+            .reason
+            .contains("in the freeze `* 12 * * *` (UTC)")
+            && t.decision
+                .reason
+                .contains("the next window opens Fri 2027-01-15 13:00 UTC (in 57m)"),
+        "{}",
+        t.decision.reason
+    );
+    r.now = datetime!(2027-01-15 13:00 UTC);
+    let t = r.feed_applied(ok(Outcome::Safe, 10));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+}
+
+#[test]
+fn windows_are_read_in_their_timezone() {
+    let mut p = policy();
+    p.plan.promotion_windows = Some(windows("+02:00", Some(&["* 9-16 * * *"]), &[]));
+    // 06:55 UTC is 08:55 at +02:00: closed until 07:00 UTC.
+    let (mut r, t) = five_minutes_into_step_one(p.clone(), datetime!(2027-01-15 06:54 UTC));
+    assert_eq!(r.now, datetime!(2027-01-15 06:59 UTC));
+    assert!(
+        t.decision
+            .reason
+            .contains("the next window opens Fri 2027-01-15 09:00 +02:00 (in 1m)")
+            && t.decision.reason.contains("(UTC+02:00)"),
+        "{}",
+        t.decision.reason
+    );
+    let t = r.minute(ok(Outcome::Safe, 10));
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    // West of UTC: -05:30 puts 09:00 local at 14:30 UTC.
+    p.plan.promotion_windows = Some(windows("-05:30", Some(&["* 9-16 * * *"]), &[]));
+    assert!(increase_blocked(&p, datetime!(2027-01-15 14:29 UTC)).is_some());
+    assert_eq!(increase_blocked(&p, datetime!(2027-01-15 14:30 UTC)), None);
+    let blocked = increase_blocked(&p, datetime!(2027-01-15 22:30 UTC)).expect("17:00 local");
+    assert!(blocked.contains("Sat 2027-01-16 09:00 -05:30"), "{blocked}");
+}
+
+#[test]
+fn increase_blocked_tells_the_runner_when_not_to_start() {
+    assert_eq!(
+        increase_blocked(&policy(), datetime!(2027-01-16 03:00 UTC)),
+        None
+    );
+    let p = business_hours(policy());
+    assert_eq!(increase_blocked(&p, datetime!(2027-01-15 10:00 UTC)), None);
+    let why = increase_blocked(&p, datetime!(2027-01-16 03:00 UTC)).expect("Saturday");
+    assert!(why.contains("Mon 2027-01-18 09:00 UTC"), "{why}");
+    let mut never = policy();
+    never.plan.promotion_windows = Some(windows("UTC", None, &["* * * * *"]));
+    let why = increase_blocked(&never, datetime!(2027-01-16 03:00 UTC)).expect("always frozen");
+    assert!(
+        why.ends_with("no allowed minute in the next 8 days"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_window_and_an_alert_freeze_give_both_reasons() {
+    let (mut r, _) =
+        five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
+    let t = r.minute(frozen(Outcome::Safe, 100, "alert green-p99 firing"));
+    assert!(
+        t.decision
+            .reason
+            .contains("alert green-p99 firing; outside the allowed windows"),
+        "{}",
+        t.decision.reason
+    );
+}
+
+#[test]
+fn an_explicit_promote_goes_ahead_outside_a_window_and_says_so() {
+    let (mut r, _) =
+        five_minutes_into_step_one(business_hours(policy()), datetime!(2027-01-15 16:56 UTC));
+    let t = r.feed_applied(Input::Promote { by: "alice".into() });
+    assert_eq!(t.decision.kind, DecisionKind::Advance);
+    assert_eq!(set_splits(&t), vec![step_split(10)]);
+    assert!(
+        t.decision
+            .reason
+            .contains("an explicit promote goes ahead outside the promotion windows"),
+        "{}",
+        t.decision.reason
+    );
+}
+
+fn gated(confirm: GateConfirm, timeout: Option<Duration>, on_timeout: GateTimeoutAction) -> Policy {
+    let mut p = policy();
+    p.plan.gates = Gates {
+        confirm,
+        timeout,
+        on_timeout,
+    };
+    p
+}
+
+/// Safe ticks every minute until the rollout holds for approval (or ends).
+fn until_awaiting(r: &mut Rollout) -> Transition {
+    for _ in 0..100 {
+        let t = r.minute(ok(Outcome::Safe, 100));
+        if r.state.last_hold == Some(HoldCause::AwaitingApproval) || is_terminal(&r.state.phase) {
+            return t;
+        }
+    }
+    panic!("never awaited approval; at {:?}", r.state.phase);
+}
+
+#[test]
+fn a_final_gate_waits_before_100_percent_then_a_promote_approves_it() {
+    let mut r = Rollout::start(gated(
+        GateConfirm::Final,
+        Some(240 * MINUTE),
+        GateTimeoutAction::RollBack,
+    ));
+    r.apply_first();
+    let t = until_awaiting(&mut r);
+    // Every step up to 50% went ahead on the judge alone.
+    assert_eq!(
+        r.emitted,
+        vec![
+            step_split(5),
+            step_split(10),
+            step_split(25),
+            step_split(50)
+        ]
+    );
+    assert_eq!(r.state.phase, Phase::Step(3));
+    assert!(t.actions.is_empty() && t.decision.changed);
+    assert_eq!(r.state.awaiting_approval_since, Some(r.now));
+    let id = r.state.id.clone();
+    assert!(
+        t.decision
+            .reason
+            .contains("the policy's gate (confirm: final) needs approval")
+            && t.decision
+                .reason
+                .contains(&format!("run `canaryd promote {id}`"))
+            && t.decision
+                .reason
+                .contains("after 4h without approval the policy rolls back"),
+        "{}",
+        t.decision.reason
+    );
+    // Waiting: the same hold, not news, traffic unchanged.
+    for _ in 0..30 {
+        let t = r.minute(ok(Outcome::Safe, 100));
+        assert_eq!(r.state.last_hold, Some(HoldCause::AwaitingApproval));
+        assert!(!t.decision.changed && t.actions.is_empty());
+    }
+    assert!(
+        r.history
+            .last()
+            .unwrap()
+            .decision
+            .reason
+            .contains("awaiting approval for 30m")
+    );
+    let t = r.feed_applied(Input::Promote { by: "alice".into() });
+    assert_eq!(t.decision.kind, DecisionKind::Advance);
+    assert_eq!(set_splits(&t), vec![Split::all_to("green")]);
+    assert!(
+        t.decision
+            .reason
+            .contains("approved by alice after 30m awaiting approval"),
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(r.state.phase, Phase::Step(4));
+    assert_eq!(r.state.awaiting_approval_since, None);
+    assert_eq!(r.state.approval_wait_total, 30 * MINUTE);
+    // 100% to the bake and the bake to promoted are not increases: no more gates.
+    for _ in 0..60 {
+        if is_terminal(&r.state.phase) {
+            break;
+        }
+        r.minute(ok(Outcome::Safe, 100));
+    }
+    assert_eq!(r.state.phase, Phase::Promoted);
+    assert!(
+        r.history
+            .iter()
+            .any(|t| t.decision.reason.contains("baking for 30m"))
+    );
+}
+
+#[test]
+fn a_final_gate_on_a_plan_ending_below_100_waits_at_the_last_step_then_the_bake_starts() {
+    let mut p = gated(GateConfirm::Final, None, GateTimeoutAction::RollBack);
+    p.plan.steps.pop();
+    let mut r = Rollout::start(p);
+    r.apply_first();
+    let t = until_awaiting(&mut r);
+    assert_eq!(r.state.phase, Phase::Step(3), "the last step, 50%");
+    assert!(
+        t.decision.reason.contains("the gate waits with no timeout"),
+        "{}",
+        t.decision.reason
+    );
+    let t = r.feed_applied(Input::Promote { by: "alice".into() });
+    assert_eq!(set_splits(&t), vec![Split::all_to("green")]);
+    assert_eq!(r.state.phase, Phase::Baking);
+}
+
+#[test]
+fn an_every_step_gate_waits_before_each_increase() {
+    let mut r = Rollout::start(with_shadow(gated(
+        GateConfirm::EveryStep,
+        Some(60 * MINUTE),
+        GateTimeoutAction::RollBack,
+    )));
+    r.apply_first();
+    assert_eq!(r.state.phase, Phase::Shadow);
+    let mut approvals = 0;
+    while !is_terminal(&r.state.phase) && approvals < 10 {
+        let t = r.minute(ok(Outcome::Safe, 200));
+        if r.state.last_hold == Some(HoldCause::AwaitingApproval) {
+            assert!(t.actions.is_empty());
+            r.wait(5 * MINUTE);
+            let t = r.feed_applied(Input::Promote { by: "bob".into() });
+            assert_eq!(t.decision.kind, DecisionKind::Advance);
+            approvals += 1;
+        }
+    }
+    assert_eq!(r.state.phase, Phase::Promoted);
+    // Shadow → 5%, 5 → 10, 10 → 25, 25 → 50, 50 → 100: five approvals, each traffic change one.
+    assert_eq!(approvals, 5);
+    assert_eq!(
+        &r.emitted[1..],
+        &[
+            step_split(5),
+            step_split(10),
+            step_split(25),
+            step_split(50),
+            Split::all_to("green")
+        ]
+    );
+    assert_eq!(r.state.approval_wait_total, 25 * MINUTE);
+}
+
+#[test]
+fn a_gate_timeout_rolls_back_holds_or_advances_as_the_policy_says() {
+    let timeout = Some(30 * MINUTE);
+    // roll_back
+    let mut r = Rollout::start(gated(
+        GateConfirm::Final,
+        timeout,
+        GateTimeoutAction::RollBack,
+    ));
+    r.apply_first();
+    until_awaiting(&mut r);
+    r.wait(29 * MINUTE);
+    let t = r.feed(ok(Outcome::Safe, 100));
+    assert_eq!(t.decision.kind, DecisionKind::Hold, "{}", t.decision.reason);
+    let t = r.minute(ok(Outcome::Safe, 100));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    assert!(
+        t.decision.reason.contains(
+            "no approval within the gate's 30m timeout (waited 30m); the policy rolls back"
+        ),
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(r.state.phase, Phase::RolledBack);
+
+    // hold: reported once, then quiet; a promote still approves.
+    let mut r = Rollout::start(gated(GateConfirm::Final, timeout, GateTimeoutAction::Hold));
+    r.apply_first();
+    until_awaiting(&mut r);
+    r.wait(30 * MINUTE);
+    let t = r.feed(ok(Outcome::Safe, 100));
+    assert_eq!(r.state.last_hold, Some(HoldCause::ApprovalOverdue));
+    assert!(t.decision.changed && t.actions.is_empty());
+    assert!(
+        t.decision.reason.contains("keeps holding at"),
+        "{}",
+        t.decision.reason
+    );
+    for _ in 0..5 {
+        let t = r.minute(ok(Outcome::Safe, 100));
+        assert!(!t.decision.changed && t.actions.is_empty());
+    }
+    let t = r.feed_applied(Input::Promote { by: "carol".into() });
+    assert_eq!(set_splits(&t), vec![Split::all_to("green")]);
+
+    // advance: the increase happens without approval…
+    let mut r = Rollout::start(gated(
+        GateConfirm::Final,
+        timeout,
+        GateTimeoutAction::Advance,
+    ));
+    r.apply_first();
+    until_awaiting(&mut r);
+    r.wait(30 * MINUTE);
+    let t = r.feed_applied(ok(Outcome::Safe, 100));
+    assert_eq!(t.decision.kind, DecisionKind::Advance);
+    assert_eq!(set_splits(&t), vec![Split::all_to("green")]);
+    assert!(
+        t.decision.reason.contains("advances without approval"),
+        "{}",
+        t.decision.reason
+    );
+    assert_eq!(r.state.phase, Phase::Step(4));
+
+    // …but not outside a promotion window.
+    let mut p = business_hours(gated(
+        GateConfirm::Final,
+        timeout,
+        GateTimeoutAction::Advance,
+    ));
+    p.plan.deadline = 4 * 24 * 60 * MINUTE;
+    let mut r = Rollout::start_at(p, datetime!(2027-01-15 15:00 UTC));
+    r.apply_first();
+    until_awaiting(&mut r);
+    r.now = datetime!(2027-01-15 18:00 UTC);
+    let t = r.feed_applied(ok(Outcome::Safe, 100));
+    assert_eq!(r.state.last_hold, Some(HoldCause::Frozen));
+    assert!(t.actions.is_empty());
+    assert!(
+        t.decision.reason.contains("advances without approval")
+            && t.decision.reason.contains("Mon 2027-01-18 09:00 UTC"),
+        "{}",
+        t.decision.reason
+    );
+    r.now = datetime!(2027-01-18 09:00 UTC);
+    let t = r.feed_applied(ok(Outcome::Safe, 100));
+    assert_eq!(set_splits(&t), vec![Split::all_to("green")]);
+}
+
+#[test]
+fn a_regression_while_a_gate_waits_rolls_back() {
+    let mut r = Rollout::start(gated(GateConfirm::Final, None, GateTimeoutAction::Hold));
+    r.apply_first();
+    until_awaiting(&mut r);
+    r.minute(ok(Outcome::Safe, 100));
+    let t = r.minute(ok(Outcome::Regressed, 100));
+    assert_eq!(t.decision.kind, DecisionKind::RollBack);
+    assert_eq!(set_splits(&t), vec![Split::all_to("blue")]);
+    assert_eq!(r.state.phase, Phase::RolledBack);
+    assert_eq!(r.state.awaiting_approval_since, None);
+}
+
+#[test]
+fn time_waiting_at_a_gate_does_not_count_toward_the_deadline() {
+    let mut p = gated(GateConfirm::Final, None, GateTimeoutAction::RollBack);
+    p.plan.deadline = 60 * MINUTE;
+    let mut r = Rollout::start(p);
+    r.apply_first();
+    until_awaiting(&mut r);
+    let at_gate = r.now - r.state.started_at;
+    // Three hours at the gate: far past the 1h deadline, still waiting.
+    for _ in 0..18 {
+        r.wait(10 * MINUTE);
+        let t = r.feed(ok(Outcome::Safe, 100));
+        assert_eq!(
+            r.state.last_hold,
+            Some(HoldCause::AwaitingApproval),
+            "{}",
+            t.decision.reason
+        );
+    }
+    r.feed_applied(Input::Promote { by: "dave".into() });
+    assert_eq!(r.state.approval_wait_total, 180 * MINUTE);
+    // The rest of the deadline is still there after the wait …
+    let left = time::Duration::minutes(60) - at_gate;
+    r.wait(Duration::try_from(left).unwrap() - MINUTE);
+    let t = r.feed(ok(Outcome::Safe, 10));
+    assert!(
+        !t.decision.reason.contains("deadline"),
+        "{}",
+        t.decision.reason
+    );
+    // … and then it applies.
+    let t = r.minute(ok(Outcome::Safe, 10));
+    assert!(
+        t.decision.reason.contains("deadline of 1h passed")
+            && t.decision.reason.contains("3h awaiting approval"),
+        "{}",
+        t.decision.reason
+    );
+}
+
+#[test]
+fn gate_state_survives_json_and_old_states_read_without_it() {
+    let mut r = Rollout::start(gated(GateConfirm::Final, None, GateTimeoutAction::Hold));
+    r.apply_first();
+    until_awaiting(&mut r);
+    r.state.approval_wait_total = 7 * MINUTE;
+    let json = serde_json::to_string(&r.state).expect("serializes");
+    assert!(json.contains("\"awaiting_approval_since\":\""), "{json}");
+    let restored: RolloutState = serde_json::from_str(&json).expect("reads back");
+    assert_eq!(restored, r.state);
+    let last_hold = serde_json::to_value(HoldCause::AwaitingApproval).expect("serializes");
+    assert_eq!(last_hold, serde_json::json!("awaiting_approval"));
+    // A state written before gates existed has neither field.
+    let mut old: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let fields = old.as_object_mut().expect("an object");
+    fields.remove("awaiting_approval_since");
+    fields.remove("approval_wait_total");
+    fields.remove("window_held_since");
+    fields.remove("window_held_total");
+    fields.insert(
+        "last_hold".into(),
+        serde_json::json!("waiting_for_minimums"),
+    );
+    let old: RolloutState = serde_json::from_value(old).expect("old states still read");
+    assert_eq!(old.awaiting_approval_since, None);
+    assert_eq!(old.approval_wait_total, Duration::ZERO);
+    assert_eq!(old.window_held_total, Duration::ZERO);
+    // And such a state meets the gate afresh at its next tick.
+    let t = advance(&r.policy, &old, &ok(Outcome::Safe, 100), r.now + MINUTE);
+    assert_eq!(t.state.last_hold, Some(HoldCause::AwaitingApproval));
+    assert!(t.decision.changed);
+}
+
+fn gate_confirm() -> impl Strategy<Value = GateConfirm> {
+    prop_oneof![
+        Just(GateConfirm::None),
+        Just(GateConfirm::Final),
+        Just(GateConfirm::EveryStep),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Under random gates and business-hours windows, with operators promoting at random:
+    /// a tick never increases traffic outside a window, never makes a gated increase unless the
+    /// gate timed out into `advance`, and a regression always rolls back.
+    #[test]
+    fn gates_and_windows_hold_back_only_increases(
+        policy in random_policy(),
+        confirm in gate_confirm(),
+        timeout in proptest::option::of(5u32..90),
+        on_timeout in prop_oneof![
+            Just(GateTimeoutAction::RollBack),
+            Just(GateTimeoutAction::Hold),
+            Just(GateTimeoutAction::Advance),
+        ],
+        start_minute in 0u64..(7 * 24 * 60),
+        events in proptest::collection::vec(
+            (proptest::option::weighted(0.95, event()), 0u32..30, proptest::bool::weighted(0.9)),
+            1..200,
+        ),
+    ) {
+        let mut policy = business_hours(policy);
+        policy.plan.gates = Gates { confirm, timeout: timeout.map(|m| m * MINUTE), on_timeout };
+        let start = datetime!(2027-01-11 00:00 UTC) + Duration::from_secs(start_minute * 60);
+        let mut r = Rollout::start_at(policy.clone(), start);
+        let first = r.history[0].clone();
+        answer(&mut r, &first, true)?;
+        for (event, minutes, apply) in events {
+            r.wait(minutes * MINUTE);
+            let before = r.state.clone();
+            let input = match &event {
+                None => Input::Promote { by: "op".into() },
+                Some(Event::Tick { source, outcome, requests }) => tick(
+                    if *source == 0 { SourceStatus::Error("503".into()) } else { SourceStatus::Ok },
+                    *outcome,
+                    *requests,
+                ),
+                Some(Event::Outside(_)) => Input::OutsideChange { observed: step_split(25) },
+                Some(Event::Pause) => Input::Pause { reason: "test".into() },
+                Some(Event::Resume) => Input::Resume,
+                Some(Event::Abort) => Input::Abort { reason: "test".into() },
+            };
+            let t = r.feed(input.clone());
+            if let Input::Tick(tick) = &input
+                && !is_terminal(&before.phase)
+                && before.paused.is_none()
+                && tick.verdict.as_ref().is_some_and(|v| v.overall == Outcome::Regressed)
+            {
+                prop_assert!(
+                    matches!(t.decision.kind, DecisionKind::RollBack)
+                        || t.state.pending.as_ref().is_some_and(|p| p.target == Phase::RolledBack),
+                    "{:?}: {}", t.decision.kind, t.decision.reason
+                );
+            }
+            let retried = before.pending.as_ref().map(|p| p.split.clone());
+            for s in set_splits(&t) {
+                let from = canary_live(&before.expected_split);
+                let increase = canary_live(&s) > from;
+                if !increase || Some(&s) == retried.as_ref() || !matches!(input, Input::Tick(_)) {
+                    continue;
+                }
+                prop_assert_eq!(
+                    increase_blocked(&policy, r.now), None,
+                    "increased outside a window: {}", t.decision.reason
+                );
+                let gated = match confirm {
+                    GateConfirm::None => false,
+                    GateConfirm::Final => canary_live(&s) == 100,
+                    GateConfirm::EveryStep => true,
+                };
+                if gated {
+                    let timed_out = on_timeout == GateTimeoutAction::Advance
+                        && before.awaiting_approval_since.is_some_and(|since| {
+                            timeout.is_some_and(|m| r.now - since >= time::Duration::minutes(m.into()))
+                        });
+                    prop_assert!(timed_out, "a gated increase without approval: {}", t.decision.reason);
+                }
+            }
+            answer(&mut r, &t, apply)?;
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod locate;
 mod validate;
+pub mod windows;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::judge::JudgeSpec;
 use crate::model::EndpointRef;
 use duration::{serde_duration, serde_opt_duration};
+pub use windows::{CronWindow, PromotionWindows, WindowBlock, WindowTimezone};
 
 /// A validated rollout policy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -249,6 +251,62 @@ pub struct Plan {
     /// Advance before a step's min duration when the judge proves the canary Safe (the
     /// step's `min_canary_requests` still apply).
     pub early_promotion: bool,
+    /// Which traffic increases wait for a manual promote.
+    #[serde(default)]
+    pub gates: Gates,
+    /// When traffic may increase; `None`: at any time.
+    #[serde(default)]
+    pub promotion_windows: Option<PromotionWindows>,
+}
+
+/// `plan.gates`: traffic increases that wait for an operator's `canaryd promote`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gates {
+    pub confirm: GateConfirm,
+    /// How long a gate waits for approval before `on_timeout` (`never`: indefinitely).
+    #[serde(with = "serde_opt_duration")]
+    pub timeout: Option<Duration>,
+    pub on_timeout: GateTimeoutAction,
+}
+
+pub const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates {
+            confirm: GateConfirm::None,
+            timeout: Some(DEFAULT_GATE_TIMEOUT),
+            on_timeout: GateTimeoutAction::RollBack,
+        }
+    }
+}
+
+/// Which increases of the canary's live traffic need approval. Only increases are gated: the
+/// start (the operator or the runner starts it), the bake and the end are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateConfirm {
+    /// No gate: the judge's verdict moves traffic.
+    #[default]
+    None,
+    /// The increase that brings live traffic to 100% on the canary.
+    Final,
+    /// Every increase of live traffic after the start (shadow → step 1, each next step).
+    EveryStep,
+}
+
+/// What a gate does when nobody approved it within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateTimeoutAction {
+    /// All live traffic back to the baseline.
+    #[serde(alias = "rollback")]
+    RollBack,
+    /// Keep waiting for a promote (or an abort); the overdue wait is reported once.
+    Hold,
+    /// Make the increase as if approved (promotion windows still apply).
+    Advance,
 }
 
 /// Optional first phase: the canary gets a mirrored copy of live traffic (responses dropped).
@@ -444,6 +502,8 @@ struct PlanFile {
     min_duration: Duration,
     /// Default for every step (and the shadow phase) that gives none.
     min_canary_requests: u64,
+    gates: Gates,
+    promotion_windows: Option<windows::WindowsFile>,
 }
 
 impl Default for PlanFile {
@@ -459,6 +519,8 @@ impl Default for PlanFile {
             early_promotion: true,
             min_duration: DEFAULT_MIN_DURATION,
             min_canary_requests: DEFAULT_MIN_CANARY_REQUESTS,
+            gates: Gates::default(),
+            promotion_windows: None,
         }
     }
 }
@@ -525,7 +587,13 @@ impl<'de> Deserialize<'de> for StepFile {
 }
 
 impl PlanFile {
-    fn resolve(self) -> Plan {
+    /// Defaults filled in; cron expressions and the timezone parsed (a problem names the
+    /// element at fault, e.g. `plan.promotion_windows.allow[1]`).
+    fn resolve(self) -> Result<Plan, validate::Problem> {
+        let promotion_windows = self
+            .promotion_windows
+            .map(windows::WindowsFile::resolve)
+            .transpose()?;
         let steps = self
             .steps
             .into_iter()
@@ -544,7 +612,7 @@ impl PlanFile {
                 },
             })
             .collect();
-        Plan {
+        Ok(Plan {
             shadow: self.shadow.map(|shadow| ShadowPhase {
                 mirror_percent: shadow.mirror,
                 duration: shadow.duration,
@@ -556,7 +624,9 @@ impl PlanFile {
             interval: self.interval,
             deadline: self.deadline,
             early_promotion: self.early_promotion,
-        }
+            gates: self.gates,
+            promotion_windows,
+        })
     }
 }
 
@@ -611,21 +681,29 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Policy, PolicyError> {
         baseline: file.baseline,
         canary: file.canary,
         source: file.source,
-        plan: file.plan.resolve(),
+        plan: file
+            .plan
+            .resolve()
+            .map_err(|problem| located_error(path, text, problem))?,
         judge: file.judge,
         failure: file.failure,
         after_promotion: file.after_promotion,
     };
-    validate::validate(&policy, file.name.is_some()).map_err(|problem| {
-        let position = locate::locate_exact(text, &problem.field)
-            .or_else(|| problem.fallback.and_then(|f| locate::locate_exact(text, f)));
-        let mut error = semantic_error(path, text, &problem.field, problem.message, problem.fix);
-        if position.is_some() {
-            error.position = position;
-        }
-        error
-    })?;
+    validate::validate(&policy, file.name.is_some())
+        .map_err(|problem| located_error(path, text, problem))?;
     Ok(policy)
+}
+
+/// A semantic problem as an error at its field's exact position (or its fallback's, or the
+/// nearest ancestor's).
+fn located_error(path: &Path, text: &str, problem: validate::Problem) -> PolicyError {
+    let position = locate::locate_exact(text, &problem.field)
+        .or_else(|| problem.fallback.and_then(|f| locate::locate_exact(text, f)));
+    let mut error = semantic_error(path, text, &problem.field, problem.message, problem.fix);
+    if position.is_some() {
+        error.position = position;
+    }
+    error
 }
 
 /// Loads every `*.yaml` / `*.yml` file of `dir` (sorted by name), each result separately.

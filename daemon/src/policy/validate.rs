@@ -8,7 +8,7 @@ use super::{DeploymentSelector, InconclusiveAction, Policy, SourceSpec};
 use crate::judge::JudgeMethod;
 use crate::source::monitor::MONITOR_SERIES;
 
-pub(super) struct Problem {
+pub(crate) struct Problem {
     pub field: String,
     /// Where to point when `field` is not written in the file (e.g. a default is at fault).
     pub fallback: Option<&'static str>,
@@ -16,7 +16,7 @@ pub(super) struct Problem {
     pub fix: String,
 }
 
-fn problem(
+pub(crate) fn problem(
     field: impl Into<String>,
     message: impl Into<String>,
     fix: impl Into<String>,
@@ -277,6 +277,29 @@ pub(super) fn validate(policy: &Policy, name_given: bool) -> Result<(), Problem>
                 "set the deadline to at least {} (with room for holds), or shorten the steps",
                 format_duration(minimum)
             ),
+        ));
+    }
+
+    let gates = &plan.gates;
+    if let Some(timeout) = gates.timeout
+        && timeout < plan.interval
+    {
+        return Err(problem(
+            "plan.gates.timeout",
+            format!(
+                "{} is shorter than one analysis interval ({interval}); a gate would time out before anyone could approve it",
+                format_duration(timeout)
+            ),
+            "give the time people need to approve, e.g. 4h, or `never` to wait until promoted or aborted",
+        ));
+    }
+    if let Some(windows) = &plan.promotion_windows
+        && windows.allow.as_ref().is_some_and(Vec::is_empty)
+    {
+        return Err(problem(
+            "plan.promotion_windows.allow",
+            "the allow list is empty, so traffic could never increase",
+            "list the cron expressions of the allowed minutes, e.g. [\"* 9-16 * * Mon-Fri\"], or remove `allow` to allow every minute outside the freezes",
         ));
     }
 

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::judge::{JudgeState, Outcome, Verdict};
 use crate::model::{EndpointRef, Split, TrafficMap};
-use crate::policy::{InconclusiveAction, Policy};
+use crate::policy::{GateConfirm, GateTimeoutAction, InconclusiveAction, Policy};
 
 /// Failed attempts at one traffic change before the rollout ends [`Phase::Failed`] (failures
 /// continuing past `failure.source_error_grace` end it sooner).
@@ -52,6 +52,10 @@ pub fn start(
         pending: None,
         paused: None,
         paused_total: Duration::ZERO,
+        awaiting_approval_since: None,
+        approval_wait_total: Duration::ZERO,
+        window_held_since: None,
+        window_held_total: Duration::ZERO,
         last_hold: None,
         final_reason: None,
         judge: JudgeState::default(),
@@ -79,6 +83,15 @@ pub fn start(
         );
     }
     first_change(policy, state, now, DecisionKind::Start)
+}
+
+/// Why the policy's promotion windows forbid a traffic increase at `now` (and when the next
+/// window opens), or `None` when an increase may go ahead. The runner asks before starting a
+/// rollout, whose first change is an increase; ticks check it themselves.
+pub fn increase_blocked(policy: &Policy, now: OffsetDateTime) -> Option<String> {
+    let windows = policy.plan.promotion_windows.as_ref()?;
+    let block = windows.blocked(now)?;
+    Some(windows.describe_block(&block, now))
 }
 
 /// One step of the state machine. Terminal states ignore every input; paused rollouts act only
@@ -116,18 +129,28 @@ pub fn advance(
         Input::Applied { split } => applied(policy, state, split, now),
         Input::ApplyFailed { error } => apply_failed(policy, state, error, now),
         Input::Promote { by } => manual_promote(policy, state, by, now),
-        Input::Tick(tick) => on_tick(policy, state, tick, now),
+        Input::Tick(tick) => {
+            let mut window_held = false;
+            let mut t = on_tick(policy, state, tick, now, &mut window_held);
+            if !window_held {
+                end_window_hold(&mut t.state, now);
+            }
+            t
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Ticks
 
+/// One tick's rules; `window_held` is set when the policy's promotion windows held back an
+/// increase (the time until the next tick that is not held extends the deadline).
 fn on_tick(
     policy: &Policy,
     mut s: RolloutState,
     tick: &TickInput,
     now: OffsetDateTime,
+    window_held: &mut bool,
 ) -> Transition {
     let here = describe(policy, &s, s.phase);
     // A proven regression wins over everything, whatever the source said about this window.
@@ -137,18 +160,30 @@ fn on_tick(
         let reason = format!("{here}: canary regressed — {}", evidence(verdict));
         return roll_back(s, reason, now);
     }
-    let deadline = policy.plan.deadline.saturating_add(s.paused_total);
+    let deadline = deadline_of(policy, &s, now);
     let running = elapsed(now, s.started_at);
     // The deadline bounds the way to 100%; once there, the bake time bounds the rest.
     if running >= deadline && s.phase != Phase::Baking {
+        let waited = approval_waited(&s, now);
+        let mut excluded = Vec::new();
+        if !s.paused_total.is_zero() {
+            excluded.push(format!("{} of it paused", duration(s.paused_total)));
+        }
+        if !waited.is_zero() {
+            excluded.push(format!("{} awaiting approval", duration(waited)));
+        }
+        let held = window_held_for(&s, now);
+        if !held.is_zero() {
+            excluded.push(format!("{} held by the promotion windows", duration(held)));
+        }
         let reason = format!(
             "{here}: deadline of {} passed ({} since the rollout started{}) before promotion",
             duration(policy.plan.deadline),
             duration(running),
-            if s.paused_total.is_zero() {
+            if excluded.is_empty() {
                 String::new()
             } else {
-                format!(", {} of it paused", duration(s.paused_total))
+                format!(", {}", excluded.join(", "))
             }
         );
         return roll_back(s, reason, now);
@@ -215,31 +250,224 @@ fn on_tick(
         return hold(s, HoldCause::NoVerdict, reason, Vec::new());
     };
     let before = s.clone();
-    let transition = match s.phase {
-        Phase::Shadow => shadow_tick(policy, s, verdict, now),
-        Phase::Step(index) => step_tick(policy, s, index, verdict, now),
-        Phase::Baking => bake_tick(policy, s, verdict, now),
-        Phase::Pending | Phase::Promoted | Phase::RolledBack | Phase::Failed => {
-            noop(s, format!("{here}: nothing to judge"))
+    let transition = if s.awaiting_approval_since.is_some() {
+        // The rule already chose the gated increase; only a regression (above), source trouble
+        // (above) or the gate's own timeout change anything now.
+        gate_wait(policy, s, now)
+    } else {
+        let transition = match s.phase {
+            Phase::Shadow => shadow_tick(policy, s, verdict, now),
+            Phase::Step(index) => step_tick(policy, s, index, verdict, now),
+            Phase::Baking => bake_tick(policy, s, verdict, now),
+            Phase::Pending | Phase::Promoted | Phase::RolledBack | Phase::Failed => {
+                noop(s, format!("{here}: nothing to judge"))
+            }
+        };
+        match gated(policy, &before, &transition) {
+            true => await_approval(policy, before.clone(), &transition, now),
+            false => transition,
         }
     };
-    match &tick.frozen {
-        Some(why)
-            if matches!(
-                transition.decision.kind,
-                DecisionKind::Advance | DecisionKind::Promote
-            ) =>
-        {
-            let reason = format!(
-                "{here}: would {} ({}), but traffic increases are frozen: {why}; holding at {}",
-                transition.decision.kind.label(),
-                transition.decision.reason,
-                before.expected_split
-            );
-            hold(before, HoldCause::Frozen, reason, Vec::new())
-        }
-        _ => transition,
+    // Alerts freeze advances and promotions; windows hold back only real increases.
+    let alert = tick.frozen.as_ref().filter(|_| {
+        matches!(
+            transition.decision.kind,
+            DecisionKind::Advance | DecisionKind::Promote
+        )
+    });
+    let window = increases(&before, &transition)
+        .then(|| increase_blocked(policy, now))
+        .flatten();
+    if alert.is_none() && window.is_none() {
+        return transition;
     }
+    let why = alert
+        .cloned()
+        .into_iter()
+        .chain(window.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let reason = format!(
+        "{here}: would {} ({}), but traffic increases are frozen: {why}; holding at {}",
+        transition.decision.kind.label(),
+        transition.decision.reason,
+        before.expected_split
+    );
+    let mut before = before;
+    // A gate that timed out into `advance` is still waiting: its wait already extends the
+    // deadline, so the window hold does not count the same time twice.
+    if window.is_some() && before.awaiting_approval_since.is_none() {
+        *window_held = true;
+        before.window_held_since.get_or_insert(now);
+    }
+    hold(before, HoldCause::Frozen, reason, Vec::new())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gates
+
+/// Whether `transition` is an increase that the policy's gate reserves for an operator.
+fn gated(policy: &Policy, before: &RolloutState, transition: &Transition) -> bool {
+    let canary = &before.canary;
+    let from = before.expected_split.traffic_of(canary);
+    transition.actions.iter().any(|action| match action {
+        Action::SetSplit { split, .. } => {
+            let to = split.traffic_of(canary);
+            to > from
+                && match policy.plan.gates.confirm {
+                    GateConfirm::None => false,
+                    GateConfirm::Final => to == 100,
+                    GateConfirm::EveryStep => true,
+                }
+        }
+    })
+}
+
+/// Whether `transition` gives the canary more live or mirrored traffic than it had.
+fn increases(before: &RolloutState, transition: &Transition) -> bool {
+    let canary = &before.canary;
+    let current = &before.expected_split;
+    transition.actions.iter().any(|action| match action {
+        Action::SetSplit { split, .. } => {
+            split.traffic_of(canary) > current.traffic_of(canary)
+                || split.mirror_of(canary) > current.mirror_of(canary)
+        }
+    })
+}
+
+/// Holds a gated increase (`transition`, which is not carried out) until approved.
+fn await_approval(
+    policy: &Policy,
+    mut before: RolloutState,
+    transition: &Transition,
+    now: OffsetDateTime,
+) -> Transition {
+    let here = describe(policy, &before, before.phase);
+    before.awaiting_approval_since = Some(now);
+    let split = transition
+        .actions
+        .iter()
+        .map(|Action::SetSplit { split, .. }| split.to_string())
+        .next()
+        .unwrap_or_default();
+    let reason = format!(
+        "{here}: would {} ({}), but the policy's gate ({}) needs approval before traffic goes to {split}; {}",
+        transition.decision.kind.label(),
+        transition.decision.reason,
+        gate_label(policy),
+        approval_hint(policy, &before)
+    );
+    hold(before, HoldCause::AwaitingApproval, reason, Vec::new())
+}
+
+/// A tick while a gate waits: keep waiting, or apply `on_timeout` once the timeout has passed.
+fn gate_wait(policy: &Policy, mut s: RolloutState, now: OffsetDateTime) -> Transition {
+    let here = describe(policy, &s, s.phase);
+    let gates = &policy.plan.gates;
+    let since = *s.awaiting_approval_since.get_or_insert(now);
+    let waited = elapsed(now, since);
+    let Some(timeout) = gates.timeout.filter(|timeout| waited >= *timeout) else {
+        let reason = format!(
+            "{here}: awaiting approval for {} at {}; {}",
+            duration(waited),
+            s.expected_split,
+            approval_hint(policy, &s)
+        );
+        return hold(s, HoldCause::AwaitingApproval, reason, Vec::new());
+    };
+    let overdue = format!(
+        "{here}: no approval within the gate's {} timeout (waited {})",
+        duration(timeout),
+        duration(waited)
+    );
+    match gates.on_timeout {
+        GateTimeoutAction::RollBack => {
+            roll_back(s, format!("{overdue}; the policy rolls back"), now)
+        }
+        GateTimeoutAction::Advance => {
+            let reason = format!("{overdue}; the policy advances without approval");
+            end_approval_wait(&mut s, now);
+            promote_next(policy, s, reason, now)
+        }
+        GateTimeoutAction::Hold => {
+            let reason = format!(
+                "{overdue}; the policy keeps holding at {} — run `canaryd promote {}` to approve or `canaryd abort {}` to roll back",
+                s.expected_split, s.id, s.id
+            );
+            hold(s, HoldCause::ApprovalOverdue, reason, Vec::new())
+        }
+    }
+}
+
+/// `final gate` / `every-step gate`.
+fn gate_label(policy: &Policy) -> &'static str {
+    match policy.plan.gates.confirm {
+        GateConfirm::None => "no gate",
+        GateConfirm::Final => "confirm: final",
+        GateConfirm::EveryStep => "confirm: every_step",
+    }
+}
+
+/// What to run, and what happens if nobody does.
+fn approval_hint(policy: &Policy, s: &RolloutState) -> String {
+    let gates = &policy.plan.gates;
+    let timeout = match gates.timeout {
+        Some(timeout) => format!(
+            "after {} without approval the policy {}",
+            duration(timeout),
+            match gates.on_timeout {
+                GateTimeoutAction::RollBack => "rolls back",
+                GateTimeoutAction::Hold => "keeps holding",
+                GateTimeoutAction::Advance => "advances anyway",
+            }
+        ),
+        None => "the gate waits with no timeout".to_string(),
+    };
+    format!(
+        "run `canaryd promote {}` to approve or `canaryd abort {}` to roll back ({timeout})",
+        s.id, s.id
+    )
+}
+
+/// Time gates have waited for approval, the current wait included.
+fn approval_waited(s: &RolloutState, now: OffsetDateTime) -> Duration {
+    let current = s
+        .awaiting_approval_since
+        .map_or(Duration::ZERO, |since| elapsed(now, since));
+    s.approval_wait_total.saturating_add(current)
+}
+
+/// Ends a gate's wait (approved, timed out into an action, paused, or the phase ended).
+fn end_approval_wait(s: &mut RolloutState, now: OffsetDateTime) {
+    if let Some(since) = s.awaiting_approval_since.take() {
+        s.approval_wait_total = s.approval_wait_total.saturating_add(elapsed(now, since));
+    }
+}
+
+/// Time the promotion windows held back an increase, the current hold included.
+fn window_held_for(s: &RolloutState, now: OffsetDateTime) -> Duration {
+    let current = s
+        .window_held_since
+        .map_or(Duration::ZERO, |since| elapsed(now, since));
+    s.window_held_total.saturating_add(current)
+}
+
+/// Ends a run of ticks held by the promotion windows.
+fn end_window_hold(s: &mut RolloutState, now: OffsetDateTime) {
+    if let Some(since) = s.window_held_since.take() {
+        s.window_held_total = s.window_held_total.saturating_add(elapsed(now, since));
+    }
+}
+
+/// The overall deadline, extended by time paused, time gates waited for approval and time the
+/// promotion windows held an increase back: none of them says anything about the canary.
+fn deadline_of(policy: &Policy, s: &RolloutState, now: OffsetDateTime) -> Duration {
+    policy
+        .plan
+        .deadline
+        .saturating_add(s.paused_total)
+        .saturating_add(approval_waited(s, now))
+        .saturating_add(window_held_for(s, now))
 }
 
 /// Source errors and not-ingested windows hold, then roll back once they have lasted the grace.
@@ -424,11 +652,8 @@ fn step_tick(
                     roll_back(s, reason, now)
                 }
                 InconclusiveAction::Hold => {
-                    let left = policy
-                        .plan
-                        .deadline
-                        .saturating_add(s.paused_total)
-                        .saturating_sub(elapsed(now, s.started_at));
+                    let left =
+                        deadline_of(policy, &s, now).saturating_sub(elapsed(now, s.started_at));
                     let reason = format!(
                         "{detail}; the policy holds ({} left before the deadline)",
                         duration(left)
@@ -583,6 +808,7 @@ fn to_baking(
 
 /// All live traffic back to the baseline, no mirror.
 fn roll_back(mut s: RolloutState, reason: String, now: OffsetDateTime) -> Transition {
+    end_approval_wait(&mut s, now);
     let split = Split::all_to(&s.baseline);
     if let Some(pending) = &s.pending
         && pending.target == Phase::RolledBack
@@ -761,6 +987,9 @@ fn outside_change(
         since: now,
     });
     s.pending = None;
+    // Paused time extends the deadline on its own; a gate is asked again after resuming.
+    end_approval_wait(&mut s, now);
+    end_window_hold(&mut s, now);
     let reason = format!("{reason}; paused without touching it, until resume or abort");
     decide(s, DecisionKind::Pause, reason, Vec::new())
 }
@@ -777,6 +1006,9 @@ fn pause(mut s: RolloutState, reason: String, now: OffsetDateTime) -> Transition
     });
     // A change in flight is dropped: ApplyFailed already told us it did not take effect.
     s.pending = None;
+    // Paused time extends the deadline on its own; a gate is asked again after resuming.
+    end_approval_wait(&mut s, now);
+    end_window_hold(&mut s, now);
     let reason = format!(
         "{reason}; traffic left at {}, no action until resume or abort",
         s.expected_split
@@ -875,7 +1107,39 @@ fn manual_promote(policy: &Policy, s: RolloutState, by: &str, now: OffsetDateTim
         );
         return noop(s, reason);
     }
-    let reason = format!("{here}: promoted manually by {by}");
+    let mut s = s;
+    let mut reason = match s.awaiting_approval_since {
+        Some(since) => format!(
+            "{here}: approved by {by} after {} awaiting approval",
+            duration(elapsed(now, since))
+        ),
+        None => format!("{here}: promoted manually by {by}"),
+    };
+    end_approval_wait(&mut s, now);
+    let before = s.clone();
+    let transition = promote_next(policy, s, reason.clone(), now);
+    // Windows hold back the automation, not an operator's explicit promote; the decision says
+    // that it went ahead outside them.
+    match increase_blocked(policy, now) {
+        Some(blocked) if increases(&before, &transition) => {
+            reason.push_str(&format!(
+                " (an explicit promote goes ahead outside the promotion windows: {blocked})"
+            ));
+            promote_next(policy, before, reason, now)
+        }
+        _ => transition,
+    }
+}
+
+/// The next phase now: shadow → step 1, step → next step (or 100% and the bake), baking →
+/// promoted.
+fn promote_next(
+    policy: &Policy,
+    s: RolloutState,
+    reason: String,
+    now: OffsetDateTime,
+) -> Transition {
+    let here = describe(policy, &s, s.phase);
     match s.phase {
         Phase::Shadow => to_first_step(policy, s, reason, now),
         Phase::Step(index) => {
@@ -938,6 +1202,7 @@ fn shadow_split(s: &RolloutState, mirror_percent: u32) -> Split {
 
 /// A new phase starts its clock and its counts.
 fn restart_phase(s: &mut RolloutState, now: OffsetDateTime) {
+    end_approval_wait(s, now);
     s.phase_started_at = now;
     s.step_canary_requests = 0;
     s.inconclusive_since = None;
@@ -1077,6 +1342,8 @@ mod tests {
                 interval: Duration::from_secs(60),
                 deadline: Duration::from_secs(7200),
                 early_promotion: false,
+                gates: Default::default(),
+                promotion_windows: None,
             },
             judge: crate::judge::JudgeSpec::default(),
             failure: FailurePolicy::default(),

@@ -8,6 +8,9 @@
 //!                                                  deadline, Abort
 //!   any non-terminal ──OutsideChange / Pause──► (paused) ──Resume──► same or adopted phase
 //!   an action that keeps failing ──► Failed
+//!   a gated increase ──► hold (AwaitingApproval) ──Promote──► the increase
+//!                                                 └─timeout──► on_timeout (roll back/hold/advance)
+//!   an increase outside the policy's promotion windows ──► hold (Frozen) until a window opens
 //! ```
 //!
 //! Every output is a function of (policy, state, input, now). The runner calls the judge before
@@ -26,7 +29,7 @@ use time::OffsetDateTime;
 use crate::judge::{JudgeState, Verdict};
 use crate::model::{EndpointRef, Split};
 
-pub use machine::{MAX_APPLY_ATTEMPTS, advance, is_terminal, start};
+pub use machine::{MAX_APPLY_ATTEMPTS, advance, increase_blocked, is_terminal, start};
 
 /// Where a rollout is. Paused is not a phase: it is [`RolloutState::paused`] on top of the phase
 /// the rollout will resume in.
@@ -119,8 +122,14 @@ pub enum HoldCause {
     /// Resume refused: the endpoint's traffic matches no phase.
     CannotResume,
     /// The phase's rule would move traffic forward, but increases are frozen
-    /// ([`TickInput::frozen`]: a firing alert, a closed promotion window, a gate).
+    /// ([`TickInput::frozen`], e.g. a firing alert), or the policy's promotion windows do not
+    /// allow an increase now.
     Frozen,
+    /// The phase's rule would make an increase that the policy's gate reserves for an operator:
+    /// waiting for `Input::Promote` (see [`RolloutState::awaiting_approval_since`]).
+    AwaitingApproval,
+    /// The gate waited its whole timeout and the policy says to keep holding.
+    ApprovalOverdue,
 }
 
 /// One rollout's whole state; JSON round-trippable (the store keeps it as JSON).
@@ -155,6 +164,22 @@ pub struct RolloutState {
     /// Total time spent paused; the overall deadline is extended by it.
     #[serde(default)]
     pub paused_total: Duration,
+    /// Since when a gated increase waits for approval (an operator's promote); cleared when
+    /// it is approved, times out into an action, or the phase ends.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub awaiting_approval_since: Option<OffsetDateTime>,
+    /// Total time gates waited for approval in finished waits; like pauses, it extends the
+    /// overall deadline (a human's pace is not the canary's fault).
+    #[serde(default)]
+    pub approval_wait_total: Duration,
+    /// Since when the policy's promotion windows hold back an increase the rule wants (until
+    /// the next tick that is not held by them).
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub window_held_since: Option<OffsetDateTime>,
+    /// Total time of finished window holds; it extends the overall deadline, so a rollout
+    /// waiting over a weekend or a freeze is not rolled back for it.
+    #[serde(default)]
+    pub window_held_total: Duration,
     /// Cause of the last hold (None after any other decision).
     #[serde(default)]
     pub last_hold: Option<HoldCause>,
@@ -225,8 +250,9 @@ pub enum Input {
         reason: String,
     },
     /// Manual promotion: move to the next phase now (shadow → step 1, step → next step or
-    /// 100%, baking → promoted), whatever the minimums and the judge say. Refused while
-    /// paused or while a traffic change is in flight.
+    /// 100%, baking → promoted), whatever the minimums and the judge say; it also approves a
+    /// gate that is waiting. Promotion windows do not hold it back (an explicit operator
+    /// action). Refused while paused or while a traffic change is in flight.
     Promote {
         by: String,
     },
