@@ -419,7 +419,7 @@ fn finish_phase(
         (Some(requests_s), safe) if mirrored => match safe {
             Some(safe) if early && safe.max(requests_s) < minimums_s => (
                 safe.max(requests_s),
-                "proven safe early (early promotion)".into(),
+                "proven safe before min_duration: early promotion".into(),
             ),
             _ => (minimums_s, "minimums met".into()),
         },
@@ -522,14 +522,17 @@ fn inconclusive_or(
     on_timeout: InconclusiveAction,
 ) -> (f64, String) {
     if by_safe < minimums_s {
-        return (by_safe, "proven safe early (early promotion)".into());
+        return (
+            by_safe,
+            "proven safe before min_duration: early promotion".into(),
+        );
     }
     if by_safe == minimums_s {
         return (by_safe, "proven safe".into());
     }
     match on_inconclusive {
         InconclusiveAction::Advance => {
-            (minimums_s, "minimums met (advances on inconclusive)".into())
+            (minimums_s, "minimums met: advances on inconclusive".into())
         }
         InconclusiveAction::RollBack => (
             minimums_s,
@@ -544,7 +547,7 @@ fn inconclusive_or(
                 ),
                 InconclusiveAction::Advance => (
                     minimums_s + limit,
-                    "inconclusive_limit reached (advances)".into(),
+                    "inconclusive_limit reached: advances".into(),
                 ),
                 InconclusiveAction::Hold => (by_safe, "proven safe".into()),
             },
