@@ -377,6 +377,27 @@ fn detections(
     policy: &canaryd::policy::Policy,
     seed: u64,
 ) -> u64 {
+    reaching(
+        Outcome::Regressed,
+        report,
+        looks,
+        truth,
+        simulate_latency,
+        policy,
+        seed,
+    )
+}
+
+/// The runs in which some look within `looks` has the overall outcome `target`.
+fn reaching(
+    target: Outcome,
+    report: &PlanReport,
+    looks: u64,
+    truth: &Truth,
+    simulate_latency: bool,
+    policy: &canaryd::policy::Policy,
+    seed: u64,
+) -> u64 {
     let buckets = default_buckets();
     let phase = &report.phases[0];
     let canary_n = phase.canary_requests_per_interval.round() as u64;
@@ -413,7 +434,7 @@ fn detections(
                     truth.canary_error_rate,
                 ),
             };
-            if evaluate(&policy.judge, &mut state, &observation).overall == Outcome::Regressed {
+            if evaluate(&policy.judge, &mut state, &observation).overall == target {
                 detected += 1;
                 break;
             }
@@ -429,7 +450,7 @@ fn assert_power(what: &str, detected: u64, stated: f64) {
     let (lower, upper) = clopper_pearson(detected, runs, 0.95);
     let rate = detected as f64 / runs as f64;
     println!(
-        "{what}: detected {detected}/{runs} = {:.1}% [95% CI {:.1}%, {:.1}%] at the planned requests; stated power {:.0}%{}",
+        "{what}: reached in {detected}/{runs} = {:.1}% [95% CI {:.1}%, {:.1}%] of the runs at the planned requests; stated power {:.0}%{}",
         rate * 100.0,
         lower * 100.0,
         upper * 100.0,
@@ -556,4 +577,116 @@ fn planned_p99_detection_has_the_stated_power() {
         detected,
         inputs.power,
     );
+}
+
+#[test]
+fn planned_safe_times_have_the_stated_power() {
+    let inputs = PlanInputs {
+        rps: 20.0,
+        baseline_p99_ms: 300.0,
+        error_rate: 0.005,
+        power: 0.8,
+    };
+    let identical = Truth {
+        latency_factor: 1.0,
+        baseline_error_rate: 0.005,
+        canary_error_rate: 0.005,
+    };
+    let latency = policy_with_judge("{checks: {latency: {max_increase: 0.10}}}", "[5, 100]");
+    let report = plan(&latency, &inputs).expect("plans");
+    let need = report.phases[0].checks[0]
+        .safe
+        .as_ref()
+        .expect("a good canary is proven safe at 5%");
+    let safe = reaching(
+        Outcome::Safe,
+        &report,
+        need.intervals,
+        &identical,
+        true,
+        &latency,
+        8_101,
+    );
+    assert_power(
+        &format!(
+            "latency_shift safe at 5% of 20 rps, {} looks, {} canary requests",
+            need.intervals, need.canary_requests
+        ),
+        safe,
+        inputs.power,
+    );
+    let errors = policy_with_judge(
+        "{checks: {errors: [{kind: model, max_ratio: 2.0}]}}",
+        "[25, 100]",
+    );
+    let report = plan(&errors, &inputs).expect("plans");
+    let need = report.phases[0].checks[0]
+        .safe
+        .as_ref()
+        .expect("a good canary is proven safe at 25%");
+    let safe = reaching(
+        Outcome::Safe,
+        &report,
+        need.intervals,
+        &identical,
+        false,
+        &errors,
+        8_102,
+    );
+    assert_power(
+        &format!(
+            "errors_model safe at 25% of 20 rps, {} looks, {} canary requests",
+            need.intervals, need.canary_requests
+        ),
+        safe,
+        inputs.power,
+    );
+}
+
+/// The default policy at 20 rps: the plan warns that a good canary is not proven safe at step 1
+/// (5%) before `min_duration + inconclusive_limit` (35 minutes) and would be rolled back. The
+/// real judge agrees: in 35 looks it proves an identical canary safe in far fewer than the
+/// stated 80% of runs.
+#[test]
+fn default_policy_warning_about_step_1_holds() {
+    let policy = canaryd::policy::load_file(repo().join("policies/default.yaml")).expect("loads");
+    let inputs = PlanInputs {
+        rps: 20.0,
+        baseline_p99_ms: 300.0,
+        error_rate: 0.005,
+        power: 0.8,
+    };
+    let report = plan(&policy, &inputs).expect("plans");
+    let step = &report.phases[0];
+    assert!(step.ends_by.contains("rolled back"), "{}", step.ends_by);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("step 1: a good canary would be rolled back")),
+        "{:#?}",
+        report.warnings
+    );
+    let identical = Truth {
+        latency_factor: 1.0,
+        baseline_error_rate: 0.005,
+        canary_error_rate: 0.005,
+    };
+    let looks = (step.expected_s / 60.0).round() as u64;
+    assert_eq!(looks, 35);
+    let safe = reaching(
+        Outcome::Safe,
+        &report,
+        looks,
+        &identical,
+        true,
+        &policy,
+        8_103,
+    );
+    let (_, upper) = clopper_pearson(safe, runs(), 0.95);
+    println!(
+        "default policy, step 1 at 20 rps: an identical canary proven safe within 35 looks in {safe}/{} runs",
+        runs()
+    );
+    assert!(upper < inputs.power, "{safe}/{} safe", runs());
 }
