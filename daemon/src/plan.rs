@@ -338,6 +338,7 @@ pub fn plan(policy: &Policy, inputs: &PlanInputs) -> Result<PlanReport, PlanErro
             min_duration,
             min_requests,
             check_plans,
+            phases.is_empty(),
             &mut warnings,
         );
         phases.push(phase);
@@ -383,6 +384,7 @@ fn finish_phase(
     min_duration: Duration,
     min_canary_requests: u64,
     checks: Vec<CheckPlan>,
+    first_phase: bool,
     warnings: &mut Vec<String>,
 ) -> PhasePlan {
     let min_duration_s = min_duration.as_secs_f64();
@@ -490,8 +492,15 @@ fn finish_phase(
         }
     }
     if ends_by.contains("rolled back") {
+        // Later phases are planned from their own requests; the judge also keeps what earlier
+        // phases proved, so there the warning may not come true.
+        let carried = if first_phase {
+            ""
+        } else {
+            " on this phase's requests alone (what earlier phases proved may carry it)"
+        };
         warnings.push(format!(
-            "{phase}: a good canary {ends_by}; fix: a wider promote margin, a longer inconclusive_limit, or on_inconclusive_timeout: advance"
+            "{phase}: a good canary {ends_by}{carried}; fix: a wider promote margin, a longer inconclusive_limit, on_inconclusive_timeout: advance, or more traffic"
         ));
     }
     PhasePlan {
