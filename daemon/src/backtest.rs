@@ -631,7 +631,10 @@ pub fn replay(
     sorted.sort_by_key(|r| r.time);
     let mut next_row = sorted.partition_point(|r| r.time < window_start);
     let mut decided_at = None;
-    while !rollout::is_terminal(&state.phase) && window_start <= last {
+    // A window the logs end inside is partial (the daemon never judges an open window); one
+    // that ends within a second of the last row is taken as complete.
+    let logs_end = last + time::Duration::SECOND;
+    while !rollout::is_terminal(&state.phase) && window_start + step <= logs_end {
         let window_end = window_start + step;
         let phase_label = state.phase.label();
         let (mut base_samples, mut canary_samples) = (Vec::new(), Vec::new());

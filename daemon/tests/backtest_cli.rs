@@ -459,3 +459,86 @@ fn bad_input_exits_2_with_the_place_and_the_fix() {
         ],
     );
 }
+
+#[test]
+fn logs_ending_before_a_decision_leave_the_rollout_running() {
+    let dir = scratch("running");
+    let policy = std::fs::read_to_string(fixtures().join("policy.yaml"))
+        .expect("policy")
+        .replace("bake_time: 5m", "bake_time: 1h");
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, policy).expect("write");
+    let logs = fixtures().join("good.csv");
+    let output = canaryd(&[
+        "backtest",
+        "--json",
+        "--policy",
+        path.to_str().expect("utf-8"),
+        "--logs",
+        logs.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["outcome"], "running");
+    assert_eq!(report["final_phase"], "baking");
+    assert!(report["decided_at"].is_null());
+    let conclusion = report["conclusion"].as_str().expect("text");
+    assert!(
+        conclusion.starts_with("still running when the logs end at 10:12:5"),
+        "{conclusion}"
+    );
+    // Only whole windows: the last one ends no later than a second after the last row.
+    let intervals = report["intervals"].as_array().expect("intervals");
+    let last_end = intervals.last().expect("some")["window_end"]
+        .as_str()
+        .expect("time");
+    assert!(
+        ["2026-03-01T10:12:00Z", "2026-03-01T10:13:00Z"].contains(&last_end),
+        "{last_end}"
+    );
+}
+
+#[test]
+fn a_window_without_canary_requests_holds_unjudged() {
+    let dir = scratch("gap");
+    let mut text =
+        String::from("TimeGenerated,DeploymentName,ResponseCode,ModelStatusCode,TotalDurationMs\n");
+    for minute in [0, 2] {
+        for second in 0..30 {
+            let deployment = if second % 3 == 1 { "green" } else { "blue" };
+            text.push_str(&format!(
+                "2026-03-01T10:0{minute}:{:02}Z,{deployment},200,200,{}\n",
+                second * 2,
+                50 + second
+            ));
+        }
+    }
+    // Minute 1: the baseline only.
+    for second in 0..30 {
+        text.push_str(&format!(
+            "2026-03-01T10:01:{:02}Z,blue,200,200,60\n",
+            second * 2
+        ));
+    }
+    let path = dir.join("gap.csv");
+    std::fs::write(&path, text).expect("write");
+    let output = canaryd(&[
+        "backtest",
+        "--json",
+        "--policy",
+        fixtures().join("policy.yaml").to_str().expect("utf-8"),
+        "--logs",
+        path.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["baseline"], "blue");
+    // The rollout starts at the canary's first request, 10:00:02.
+    let gap = &report["intervals"][1];
+    assert_eq!(gap["window_start"], "2026-03-01T10:01:02Z");
+    assert_eq!(gap["window"], "no_traffic");
+    assert!(gap["verdict"].is_null());
+    assert_eq!(gap["decision"], "hold");
+    assert_eq!(gap["canary"]["requests"], 0);
+    assert_eq!(report["intervals"][0]["window"], "complete");
+}
