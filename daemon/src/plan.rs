@@ -186,8 +186,19 @@ pub struct PlanReport {
     pub expected_total_s: f64,
     /// Expected time to reach 100% (what the deadline bounds).
     pub expected_to_full_s: f64,
+    /// The first phase that would roll back a good canary (on its own requests) and when, from
+    /// the start of the rollout; the totals above then assume it was not rolled back.
+    pub good_canary_rolled_back: Option<RolledBackAt>,
     pub deadline_s: f64,
     pub warnings: Vec<String>,
+}
+
+/// Where a good canary's rollout would end rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolledBackAt {
+    pub phase: String,
+    /// Seconds from the start of the rollout.
+    pub after_s: f64,
 }
 
 /// The traffic a phase sends each arm per interval.
@@ -345,6 +356,17 @@ pub fn plan(policy: &Policy, inputs: &PlanInputs) -> Result<PlanReport, PlanErro
     }
 
     let expected_to_full_s: f64 = phases.iter().map(|p| p.expected_s).sum();
+    let good_canary_rolled_back = phases
+        .iter()
+        .scan(0.0, |elapsed, phase| {
+            *elapsed += phase.expected_s;
+            Some((*elapsed, phase))
+        })
+        .find(|(_, phase)| phase.ends_by.contains("rolled back"))
+        .map(|(after_s, phase)| RolledBackAt {
+            phase: phase.phase.clone(),
+            after_s,
+        });
     let bake_s = policy.after_promotion.bake_time.as_secs_f64();
     let deadline_s = policy.plan.deadline.as_secs_f64();
     if expected_to_full_s > deadline_s {
@@ -367,6 +389,7 @@ pub fn plan(policy: &Policy, inputs: &PlanInputs) -> Result<PlanReport, PlanErro
         bake_s,
         expected_total_s: expected_to_full_s + bake_s,
         expected_to_full_s,
+        good_canary_rolled_back,
         deadline_s,
         warnings,
     })
@@ -1133,6 +1156,14 @@ pub fn render_text(report: &PlanReport) -> String {
         fmt_secs(report.bake_s),
         fmt_secs(report.expected_total_s)
     );
+    if let Some(rolled_back) = &report.good_canary_rolled_back {
+        let _ = writeln!(
+            out,
+            "But a good canary is expected to be rolled back in {}, {} after the start (see the warnings); the totals assume it is not.",
+            rolled_back.phase,
+            fmt_secs(rolled_back.after_s)
+        );
+    }
     if report.warnings.is_empty() {
         let _ = writeln!(out, "No warnings.");
     } else {

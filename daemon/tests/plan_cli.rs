@@ -73,6 +73,12 @@ fn text_plan_of_the_default_policy_gives_per_step_figures() {
         "{text}"
     );
     assert!(text.contains("deadline 4h"), "{text}");
+    assert!(
+        text.contains(
+            "But a good canary is expected to be rolled back in step 1, 35m after the start"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -182,6 +188,7 @@ fn low_traffic_warns_with_the_fix() {
     );
     // Plenty of traffic and a short step: the latency check fits.
     let busy = plan_json(&["--policy", "policies/default.yaml", "--rps", "500"]);
+    assert!(busy["good_canary_rolled_back"].is_null());
     let warnings = busy["warnings"].as_array().expect("warnings");
     assert!(
         !warnings
@@ -659,6 +666,12 @@ fn default_policy_warning_about_step_1_holds() {
     let report = plan(&policy, &inputs).expect("plans");
     let step = &report.phases[0];
     assert!(step.ends_by.contains("rolled back"), "{}", step.ends_by);
+    let rolled_back = report
+        .good_canary_rolled_back
+        .as_ref()
+        .expect("the rollout is expected to end rolled back");
+    assert_eq!(rolled_back.phase, "step 1");
+    assert_eq!(rolled_back.after_s, 35.0 * 60.0);
     assert!(
         report
             .warnings
