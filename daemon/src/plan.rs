@@ -1002,7 +1002,7 @@ fn plan_absolute(spec: &AbsoluteSpec, alpha: f64, model: &Model, traffic: Traffi
                 safe: safe_need,
             }
         }
-        Ok(AbsoluteMetric::ErrorRate(kind)) => {
+        Ok(AbsoluteMetric::ErrorRate(_)) => {
             let base = model.error_rate;
             let bad = (spec.max * ERROR_DETECT_FACTOR).min(1.0);
             let threshold = (1.0 / alpha).ln();
@@ -1036,8 +1036,8 @@ fn plan_absolute(spec: &AbsoluteSpec, alpha: f64, model: &Model, traffic: Traffi
                 name,
                 alpha,
                 regression: format!(
-                    "a canary {} rate of {} ({ERROR_DETECT_FACTOR}× the {} limit)",
-                    kind.label(),
+                    "a canary {} of {} ({ERROR_DETECT_FACTOR}× the {} limit)",
+                    spec.metric.trim(),
                     percent(bad),
                     percent(spec.max)
                 ),
