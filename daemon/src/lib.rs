@@ -4,6 +4,7 @@
 //! (Azure, SQLite, the clock) sits at the edges. See ARCHITECTURE.md.
 
 pub mod azure;
+pub mod backtest;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod demo;
 pub mod judge;
 pub mod model;
 pub mod notify;
+pub mod plan;
 pub mod policy;
 pub mod rollout;
 pub mod runner;

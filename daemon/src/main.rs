@@ -5,8 +5,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use canaryd::cli::backtest::BacktestArgs;
 use canaryd::cli::demo::DemoArgs;
 use canaryd::cli::judge::{JudgeArgs, run as run_judge};
+use canaryd::cli::plan::PlanArgs;
 use canaryd::cli::run::RunArgs;
 use canaryd::judge::Outcome;
 
@@ -42,6 +44,17 @@ enum Command {
     ///
     /// Exit codes: 0 written, 2 unknown rollout, unreadable state database or unwritable file.
     Report(canaryd::cli::report::ReportArgs),
+    /// For a request rate: how long each step needs to catch the policy's smallest regression,
+    /// the expected rollout duration, and warnings for steps that cannot gather enough requests.
+    ///
+    /// Exit codes: 0 plan printed (warnings included), 2 bad input.
+    Plan(PlanArgs),
+    /// Replay a policy over an export of AmlOnlineEndpointTrafficLog (CSV or the query API's
+    /// JSON) and show interval by interval what it would have decided and why.
+    ///
+    /// Exit codes: 0 would promote or still running at the end of the logs, 1 would roll back,
+    /// 2 bad input.
+    Backtest(BacktestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +79,17 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Run(args) => canaryd::cli::run::run(args).map(|()| ExitCode::SUCCESS),
         Command::Report(args) => canaryd::cli::report::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Plan(args) => {
+            canaryd::cli::plan::run(args, &mut std::io::stdout().lock()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Backtest(args) => canaryd::cli::backtest::run(args, &mut std::io::stdout().lock())
+            .map(|rolled_back| {
+                if rolled_back {
+                    ExitCode::from(EXIT_FAILED)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }),
         Command::Demo(args) => canaryd::cli::demo::run(args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS
