@@ -147,7 +147,7 @@ fn defaults_are_the_documented_ones() {
     assert!(policy.plan.early_promotion);
     assert!(policy.plan.shadow.is_none());
     assert_eq!(policy.failure.source_error_grace, Duration::from_secs(900));
-    assert_eq!(policy.failure.on_inconclusive, InconclusiveAction::Hold);
+    assert_eq!(policy.failure.on_inconclusive, InconclusiveAction::Advance);
     assert_eq!(
         policy.failure.inconclusive_limit,
         Some(Duration::from_secs(1800))

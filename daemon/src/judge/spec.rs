@@ -119,7 +119,7 @@ pub struct LatencyShiftSpec {
 }
 
 fn default_latency_margin() -> f64 {
-    0.10
+    0.05
 }
 fn default_detect_increase() -> f64 {
     0.10

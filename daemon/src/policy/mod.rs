@@ -381,7 +381,7 @@ impl Default for FailurePolicy {
     fn default() -> Self {
         FailurePolicy {
             source_error_grace: DEFAULT_SOURCE_ERROR_GRACE,
-            on_inconclusive: InconclusiveAction::Hold,
+            on_inconclusive: InconclusiveAction::Advance,
             inconclusive_limit: Some(DEFAULT_INCONCLUSIVE_LIMIT),
             on_inconclusive_timeout: InconclusiveAction::RollBack,
         }
