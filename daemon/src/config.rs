@@ -21,7 +21,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "CANARYD";
 /// Environment variables with the prefix that are not settings (read by the CLI itself).
-pub const ENV_NOT_SETTINGS: &[&str] = &["CANARYD_CONFIG", "CANARYD_LOG"];
+pub const ENV_NOT_SETTINGS: &[&str] = &["CANARYD_CONFIG", "CANARYD_LOG", "CANARYD_TOKEN"];
 
 /// The daemon's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! arguments and logic live in a module here so they can be tested without a process.
 
 pub mod check;
+pub mod control;
 pub mod demo;
 pub mod input;
 pub mod judge;

@@ -60,7 +60,7 @@ pub fn router(context: Arc<ServerContext>) -> Router {
         auth.clone(),
     );
     let control = Router::new()
-        .route("/api/v1/rollouts/{*target}", post(post_control))
+        .route("/api/v1/rollouts/{*id}", post(post_control))
         .with_state(context.clone())
         .layer(from_fn_with_state(auth.clone(), auth::require_control));
     let alerts = Router::new()
