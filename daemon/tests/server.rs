@@ -787,3 +787,87 @@ async fn readyz_reports_a_bad_policy_and_healthz_stays_alive() {
     assert!(good["error"].is_null(), "{body}");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_reads_and_controls_through_the_api() {
+    use canaryd::cli::control::{Command, CommandArgs, ServerArgs, StatusArgs};
+    let daemon = Daemon::start(&[("my-ep.yaml", policy(SLOW))], &[]).await;
+    daemon.wait_for_green(5).await;
+    let id = daemon.rollout_id().await;
+    let server = |token: &str| ServerArgs {
+        server: Some(daemon.base.clone()),
+        token: Some(token.to_string()),
+        config: None,
+    };
+    let status_args = StatusArgs {
+        rollout: None,
+        json: false,
+        server: server(READ_TOKEN),
+    };
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        canaryd::cli::control::status(&status_args, &mut out).map(|()| out)
+    })
+    .await
+    .expect("joins")
+    .expect("status answers");
+    let listed = String::from_utf8(listed).expect("utf-8");
+    assert!(
+        listed.contains(&id) && listed.contains("step 1"),
+        "{listed}"
+    );
+
+    let refused = CommandArgs {
+        rollout: id.clone(),
+        reason: Some("cli".into()),
+        server: server(READ_TOKEN),
+    };
+    let error = tokio::task::spawn_blocking(move || {
+        canaryd::cli::control::command(Command::Pause, &refused, &mut Vec::new())
+    })
+    .await
+    .expect("joins")
+    .expect_err("the read token cannot pause");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("401") && message.contains("control token"),
+        "{message}"
+    );
+
+    let pause = CommandArgs {
+        rollout: id.clone(),
+        reason: Some("cli".into()),
+        server: server(CONTROL_TOKEN),
+    };
+    let said = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        canaryd::cli::control::command(Command::Pause, &pause, &mut out).map(|()| out)
+    })
+    .await
+    .expect("joins")
+    .expect("pause answers");
+    let said = String::from_utf8(said).expect("utf-8");
+    assert!(said.contains("pause") && said.contains("paused"), "{said}");
+    assert_eq!(daemon.phase(&id), "paused in step 1");
+
+    let unreachable = StatusArgs {
+        rollout: None,
+        json: true,
+        server: ServerArgs {
+            server: Some("http://127.0.0.1:9".into()),
+            token: None,
+            config: None,
+        },
+    };
+    let error = tokio::task::spawn_blocking(move || {
+        canaryd::cli::control::status(&unreachable, &mut Vec::new())
+    })
+    .await
+    .expect("joins")
+    .expect_err("nothing listens there");
+    assert!(
+        format!("{error:#}").contains("http://127.0.0.1:9"),
+        "{error:#}"
+    );
+    daemon.stop().await;
+}

@@ -369,7 +369,8 @@ mod tests {
 
     #[test]
     fn problems_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|v| v["schemaId"] = json!("other")), "schemaId"),
             (
                 Box::new(|v| {

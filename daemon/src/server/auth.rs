@@ -354,6 +354,37 @@ mod tests {
     }
 
     #[test]
+    fn tokens_come_from_the_environment() {
+        let config = crate::config::DaemonConfig::load_with_env(
+            None,
+            vec![
+                (
+                    "CANARYD_SERVER__CONTROL_TOKEN".to_string(),
+                    "env-control".to_string(),
+                ),
+                (
+                    "CANARYD_SERVER__ALERT_TOKEN".to_string(),
+                    "env-alert".to_string(),
+                ),
+                (
+                    "CANARYD_TOKEN".to_string(),
+                    "a client's, not a setting".to_string(),
+                ),
+            ],
+        )
+        .expect("config from the environment");
+        let auth = Auth::from_config(&config.server, false).expect("tokens");
+        assert!(
+            auth.control
+                .as_ref()
+                .is_some_and(|s| s.matches("env-control"))
+        );
+        assert!(auth.alert.as_ref().is_some_and(|s| s.matches("env-alert")));
+        assert!(auth.read.is_none());
+        assert!(!format!("{config:?}").contains("env-control"));
+    }
+
+    #[test]
     fn token_files_are_read_and_trimmed_and_conflicts_refused() {
         let dir = std::env::temp_dir().join(format!("canaryd-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
