@@ -726,6 +726,25 @@ async fn metrics_parse_and_carry_the_series() {
         value("canaryd_judge_e_value{").is_some() && value("canaryd_judge_estimate{").is_some(),
         "judge statistics of the active rollout:\n{text}"
     );
+    // Each judged window's figures are journaled for the status page and the report.
+    let id = daemon.rollout_id().await;
+    let journal = daemon.store.journal(&id).expect("journal");
+    let figures: Vec<&Value> = journal
+        .iter()
+        .filter_map(|e| e.raw_counts.get("figures"))
+        .collect();
+    assert!(!figures.is_empty(), "no figures in the journal");
+    for figure in figures {
+        let start = figure["window_start_unix_s"].as_i64().expect("start");
+        let end = figure["window_end_unix_s"].as_i64().expect("end");
+        assert!(start < end, "{figure}");
+        for arm in ["baseline", "canary"] {
+            assert!(figure[arm]["requests"].is_u64(), "{figure}");
+            for key in ["p50_ms", "p99_ms", "error_rate"] {
+                assert!(figure[arm].get(key).is_some(), "{arm}.{key} in {figure}");
+            }
+        }
+    }
     daemon.stop().await;
 }
 
