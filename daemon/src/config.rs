@@ -21,7 +21,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "CANARYD";
 /// Environment variables with the prefix that are not settings (read by the CLI itself).
-pub const ENV_NOT_SETTINGS: &[&str] = &["CANARYD_CONFIG", "CANARYD_LOG"];
+pub const ENV_NOT_SETTINGS: &[&str] = &["CANARYD_CONFIG", "CANARYD_LOG", "CANARYD_TOKEN"];
 
 /// The daemon's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,9 @@ pub struct DaemonConfig {
     /// Outgoing webhooks on rollout decisions (see `daemon/docs/notify.md`).
     #[serde(default)]
     pub notify: crate::notify::NotifyConfig,
+    /// The HTTP server's tokens (alert webhook, control and read-only API).
+    #[serde(default)]
+    pub server: ServerConfig,
 }
 
 impl Default for DaemonConfig {
@@ -54,6 +57,7 @@ impl Default for DaemonConfig {
             log_format: LogFormat::Text,
             clock: ClockConfig::default(),
             notify: crate::notify::NotifyConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -152,6 +156,40 @@ impl Default for ClockConfig {
             time_scale: 1.0,
             epoch_unix_s: None,
         }
+    }
+}
+
+/// Secrets of the HTTP server. Each token is given inline (preferably through the environment,
+/// e.g. `CANARYD_SERVER__CONTROL_TOKEN`) or as a `*_file` path whose content (trimmed) is the
+/// token. Never logged; redacted in Debug; not serialized. See `daemon/docs/server.md`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Bearer token for the mutating API (pause, resume, promote, abort); also reads.
+    #[serde(skip_serializing)]
+    pub control_token: Option<String>,
+    pub control_token_file: Option<PathBuf>,
+    /// Read-only token for the status API, the status page and `/metrics`.
+    #[serde(skip_serializing)]
+    pub read_token: Option<String>,
+    pub read_token_file: Option<PathBuf>,
+    /// Secret an Azure Monitor action group sends with its webhook (`?token=` or a header).
+    #[serde(skip_serializing)]
+    pub alert_token: Option<String>,
+    pub alert_token_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |token: &Option<String>| token.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("control_token", &redacted(&self.control_token))
+            .field("control_token_file", &self.control_token_file)
+            .field("read_token", &redacted(&self.read_token))
+            .field("read_token_file", &self.read_token_file)
+            .field("alert_token", &redacted(&self.alert_token))
+            .field("alert_token_file", &self.alert_token_file)
+            .finish()
     }
 }
 

@@ -187,6 +187,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoSummary> {
         RunnerOptions {
             store: Some(store),
             events: Some(events_tx),
+            ..RunnerOptions::default()
         },
     ));
 

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod rollout;
 pub mod runner;
+pub mod server;
 pub mod source;
 pub mod store;
 pub mod ui;

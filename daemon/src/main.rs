@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use canaryd::cli::backtest::BacktestArgs;
+use canaryd::cli::control::{Command as ControlCommand, CommandArgs as ControlArgs, StatusArgs};
 use canaryd::cli::demo::DemoArgs;
 use canaryd::cli::judge::{JudgeArgs, run as run_judge};
 use canaryd::cli::plan::PlanArgs;
@@ -55,6 +56,18 @@ enum Command {
     /// Exit codes: 0 would promote or still running at the end of the logs, 1 would roll back,
     /// 2 bad input.
     Backtest(BacktestArgs),
+    /// List the daemon's rollouts (or one rollout's state and journal) through its API.
+    ///
+    /// Exit codes: 0 answered, 2 server unreachable, token refused or bad usage.
+    Status(StatusArgs),
+    /// Pause a rollout: canaryd stops moving its traffic until resumed or aborted.
+    Pause(ControlArgs),
+    /// Resume a paused rollout (from where the traffic is).
+    Resume(ControlArgs),
+    /// Move a rollout to its next phase now, whatever the minimums and the judge say.
+    Promote(ControlArgs),
+    /// Roll a rollout back: all live traffic to the baseline.
+    Abort(ControlArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +103,13 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
             }),
+        Command::Status(args) => {
+            canaryd::cli::control::status(args, &mut std::io::stdout()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Pause(args) => control(ControlCommand::Pause, args),
+        Command::Resume(args) => control(ControlCommand::Resume, args),
+        Command::Promote(args) => control(ControlCommand::Promote, args),
+        Command::Abort(args) => control(ControlCommand::Abort, args),
         Command::Demo(args) => canaryd::cli::demo::run(args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS
@@ -105,6 +125,12 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+fn control(command: ControlCommand, args: &ControlArgs) -> anyhow::Result<ExitCode> {
+    canaryd::cli::control::command(command, args, &mut std::io::stdout())
+        .with_context(|| format!("{} {}", command.name(), args.rollout))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {

@@ -161,6 +161,16 @@ struct Bucket {
 pub struct ArmRuntime {
     operations: Mutex<HashMap<String, Operation>>,
     buckets: Mutex<HashMap<(String, String, RequestKind), Bucket>>,
+    put_receipts: Mutex<Vec<PutReceipt>>,
+}
+
+/// When (wall clock) an endpoint PUT was accepted and the live split it asked for: lets a
+/// bench time a client's reaction up to the moment ARM received its request.
+#[derive(Debug, Clone)]
+pub struct PutReceipt {
+    pub endpoint: String,
+    pub received: Instant,
+    pub traffic: TrafficMap,
 }
 
 impl ArmRuntime {
@@ -175,6 +185,14 @@ impl ArmRuntime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Every accepted endpoint PUT, oldest first.
+    pub fn put_receipts(&self) -> Vec<PutReceipt> {
+        self.put_receipts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How many operations are still `InProgress` (hung ones included).
@@ -1045,6 +1063,7 @@ fn put_endpoint(
     api_version: &str,
 ) -> Result<Response, ArmFailure> {
     let state = req.state;
+    let received = Instant::now();
     let body = parse_body(req.body)?;
     let settings = state.settings();
     let now = state.now();
@@ -1061,6 +1080,16 @@ fn put_endpoint(
         return Err(conflict(&endpoint.name, &op.id));
     }
     let desired = validate_put(endpoint, &body)?;
+    state
+        .arm
+        .put_receipts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(PutReceipt {
+            endpoint: endpoint.name.clone(),
+            received,
+            traffic: desired.traffic.clone(),
+        });
     let fault = state.faults().take_lro();
     let id = random_guid();
     let location = normalized_location(&endpoint.location);

@@ -239,7 +239,12 @@ impl AzureHttp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.map_err(SendError::Http)
+        let result = request.send().await;
+        crate::server::metrics::record_azure_request(
+            &self.scope,
+            result.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        result.map_err(SendError::Http)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod check;
+pub mod control;
 pub mod demo;
 pub mod input;
 pub mod judge;

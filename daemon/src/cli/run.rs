@@ -29,7 +29,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let clock = clock_from_config(&config);
-        crate::runner::run(config, clock, shutdown_signal()).await
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "listening on {} (`listen` in the config or CANARYD_LISTEN); fix: free the port or choose another address",
+                    config.listen
+                )
+            })?;
+        crate::server::run_daemon(
+            config,
+            clock,
+            listener,
+            shutdown_signal(),
+            crate::runner::RunnerOptions::default(),
+        )
+        .await
     })
 }
 

@@ -7,10 +7,11 @@
 //! policy is logged once and skipped; a failing or panicking worker never stops the others.
 //! See daemon/docs/runner.md.
 
+pub mod control;
 mod figures;
 mod worker;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::model::{EndpointRef, Split};
 use crate::policy::Policy;
 use crate::store::Store;
 
+pub use control::{ControlError, ControlHub, ControlOutcome, ControlRequest, PolicyStatus};
 pub use figures::{ArmFigures, WindowFigures};
 
 /// How often the policies directory is rescanned when no policy gives a shorter interval.
@@ -41,6 +43,10 @@ pub struct RunnerOptions {
     pub store: Option<Arc<Store>>,
     /// Receives one event per decision.
     pub events: Option<mpsc::UnboundedSender<RunnerEvent>>,
+    /// Where the HTTP server reaches the workers (manual control, alerts, policy status).
+    pub hub: Option<Arc<ControlHub>>,
+    /// Use this credential instead of building one from the config.
+    pub credential: Option<Arc<dyn TokenCredential>>,
 }
 
 /// One decision, as the demo's live view and `--json` output show it.
@@ -87,30 +93,23 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send,
     options: RunnerOptions,
 ) -> anyhow::Result<()> {
-    let store =
-        match options.store {
-            Some(store) => store,
-            None => {
-                if let Some(parent) = config.state_db.parent()
-                    && !parent.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!("creating the state directory {}", parent.display())
-                    })?;
-                }
-                Arc::new(Store::open(&config.state_db).with_context(|| {
-                    format!("opening the state db {}", config.state_db.display())
-                })?)
-            }
-        };
-    let credential = crate::azure::credential::build_credential(&config.azure.credential)
-        .context("building the Azure credential")?;
+    let store = match options.store {
+        Some(store) => store,
+        None => Arc::new(open_store(&config)?),
+    };
+    let credential = match options.credential {
+        Some(credential) => credential,
+        None => crate::azure::credential::build_credential(&config.azure.credential)
+            .context("building the Azure credential")?,
+    };
+    let hub = options.hub.unwrap_or_default();
     let shared = Arc::new(Shared {
         config,
         clock,
         store,
         credential,
         events: options.events,
+        hub,
         endpoint_locks: std::sync::Mutex::new(HashMap::new()),
     });
     tracing::info!(
@@ -140,6 +139,18 @@ pub async fn run_with(
     Ok(())
 }
 
+/// Opens (creating its directory) and migrates the configured state database.
+pub fn open_store(config: &DaemonConfig) -> anyhow::Result<Store> {
+    if let Some(parent) = config.state_db.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the state directory {}", parent.display()))?;
+    }
+    Store::open(&config.state_db)
+        .with_context(|| format!("opening the state db {}", config.state_db.display()))
+}
+
 /// What every worker shares.
 pub(crate) struct Shared {
     pub config: DaemonConfig,
@@ -147,6 +158,7 @@ pub(crate) struct Shared {
     pub store: Arc<Store>,
     pub credential: Arc<dyn TokenCredential>,
     pub events: Option<mpsc::UnboundedSender<RunnerEvent>>,
+    pub hub: Arc<ControlHub>,
     /// One lock per endpoint so that an old and a new worker of an edited policy never act on
     /// the same endpoint at the same time.
     endpoint_locks: std::sync::Mutex<HashMap<EndpointRef, Arc<AsyncMutex<()>>>>,
@@ -192,12 +204,22 @@ impl Supervisor {
         let mut seen: HashSet<PathBuf> = HashSet::new();
         let mut endpoints: HashMap<EndpointRef, PathBuf> = HashMap::new();
         let mut next = DEFAULT_DISCOVERY_INTERVAL;
+        let mut statuses: BTreeMap<PathBuf, PolicyStatus> = BTreeMap::new();
         for (path, result) in loaded {
             seen.insert(path.clone());
             let policy = match result {
                 Ok(policy) => policy,
                 Err(error) => {
                     let message = error.to_string();
+                    statuses.insert(
+                        path.clone(),
+                        PolicyStatus {
+                            file: path.display().to_string(),
+                            name: None,
+                            endpoint: None,
+                            error: Some(message.clone()),
+                        },
+                    );
                     if self.reported.get(&path) != Some(&message) {
                         if self.workers.contains_key(&path) {
                             tracing::error!(policy_file = %path.display(), "invalid policy: {message}; the rollout keeps running under the last valid version of this file");
@@ -215,6 +237,15 @@ impl Supervisor {
                     policy.target,
                     other.display()
                 );
+                statuses.insert(
+                    path.clone(),
+                    PolicyStatus {
+                        file: path.display().to_string(),
+                        name: Some(policy.name.clone()),
+                        endpoint: Some(policy.target.to_string()),
+                        error: Some(format!("{message}; fix: keep one policy per endpoint")),
+                    },
+                );
                 if self.reported.get(&path) != Some(&message) {
                     tracing::error!(policy_file = %path.display(), endpoint = %policy.target, "policy skipped: {message}; fix: keep one policy per endpoint");
                     self.reported.insert(path.clone(), message);
@@ -226,8 +257,18 @@ impl Supervisor {
                 tracing::info!(policy_file = %path.display(), "policy is valid again");
             }
             next = next.min(policy.plan.interval);
+            statuses.insert(
+                path.clone(),
+                PolicyStatus {
+                    file: path.display().to_string(),
+                    name: Some(policy.name.clone()),
+                    endpoint: Some(policy.target.to_string()),
+                    error: None,
+                },
+            );
             self.ensure_worker(path, policy);
         }
+        self.shared.hub.set_policies(statuses);
         let gone: Vec<PathBuf> = self
             .workers
             .keys()
@@ -237,6 +278,7 @@ impl Supervisor {
         for path in gone {
             if let Some(worker) = self.workers.remove(&path) {
                 tracing::warn!(policy_file = %path.display(), endpoint = %worker.endpoint, "policy file removed; its rollout is no longer driven (traffic stays where it is)");
+                self.shared.hub.unregister(&worker.endpoint);
                 let _ = worker.stop.send(true);
             }
         }
@@ -258,17 +300,23 @@ impl Supervisor {
                 tracing::info!(policy_file = %path.display(), endpoint = %existing.endpoint, "policy changed; restarting its task with the new version");
                 let _ = existing.stop.send(true);
             }
+            if existing.endpoint != policy.target {
+                self.shared.hub.unregister(&existing.endpoint);
+            }
         } else {
             tracing::info!(policy_file = %path.display(), endpoint = %policy.target, policy = %policy.name, "watching endpoint");
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let content_hash = policy.content_hash.clone();
         let endpoint = policy.target.clone();
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        self.shared.hub.register(endpoint.clone(), command_tx);
         let task = tokio::spawn(worker::run_worker(
             self.shared.clone(),
             policy,
             stop_rx,
             self.stop.clone(),
+            command_rx,
         ));
         self.workers.insert(
             path,

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use super::control::{Command, ControlError, ControlOutcome, ControlRequest};
 use super::figures::WindowFigures;
 use super::{RunnerEvent, Shared};
 use crate::azure::arm::{ArmClient, ArmOptions};
@@ -16,7 +17,8 @@ use crate::judge::kayenta::MetricSeries;
 use crate::model::Split;
 use crate::policy::{DeploymentSelector, Policy};
 use crate::rollout::{
-    self, Action, Input, RolloutState, SourceStatus, TickInput, Transition, is_terminal,
+    self, Action, DecisionKind, Input, Phase, RolloutState, SourceStatus, TickInput, Transition,
+    is_terminal,
 };
 use crate::source::{Freshness, MetricsSource, WindowObservation, WindowRequest};
 use crate::store::{JournalEntry, RolloutRecord};
@@ -26,11 +28,14 @@ use crate::store::{JournalEntry, RolloutRecord};
 const MAX_CHAINED_TRANSITIONS: usize = 8;
 
 /// Runs until `stop` (this policy removed or replaced) or `shutdown` (the daemon stops).
+/// Between ticks it answers `commands` (manual control, alerts) at once, under the endpoint
+/// lock, without moving its next tick.
 pub(super) async fn run_worker(
     shared: Arc<Shared>,
     policy: Policy,
     mut stop: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let endpoint = policy.target.to_string();
     let mut worker = match Worker::new(shared.clone(), policy) {
@@ -51,10 +56,23 @@ pub(super) async fn run_worker(
                 tracing::error!(endpoint = %endpoint, policy = %worker.policy.name, "tick failed (traffic left where it is; retrying next interval): {error:#}");
             }
         }
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = shutdown.changed() => return,
-            () = shared.clock.sleep(worker.policy.plan.interval) => {}
+        let mut next_tick = std::pin::pin!(shared.clock.sleep(worker.policy.plan.interval));
+        let mut commands_open = true;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = shutdown.changed() => return,
+                () = &mut next_tick => break,
+                command = commands.recv(), if commands_open => match command {
+                    Some(command) => {
+                        let lock = shared.endpoint_lock(&worker.policy.target);
+                        let _guard = lock.lock().await;
+                        worker.command(command).await;
+                    }
+                    // Replaced by a newer worker for this endpoint; it takes the commands.
+                    None => commands_open = false,
+                },
+            }
         }
     }
 }
@@ -108,6 +126,213 @@ impl Worker {
 
     fn now(&self) -> OffsetDateTime {
         self.shared.clock.now()
+    }
+
+    /// Answers one command from the HTTP server.
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Alerts => {
+                let result = match self.active_rollout() {
+                    Ok(Some(state)) => self.settle_then(state).await,
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
+                };
+                let result = match result {
+                    Ok(Some(state)) => self.abort_for_alerts(&state).await.map(|_| ()),
+                    Ok(None) => Ok(()),
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = result {
+                    tracing::error!(endpoint = %self.policy.target, "acting on an alert failed (retried next interval): {error:#}");
+                }
+            }
+            Command::Control {
+                rollout_id,
+                request,
+                reply,
+            } => {
+                let outcome = self.control(&rollout_id, request).await;
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Verifies a change left without a result (after a restart) before acting on the
+    /// rollout; returns its state afterwards (None once it ended).
+    async fn settle_then(&mut self, state: RolloutState) -> anyhow::Result<Option<RolloutState>> {
+        if let Some(entry) = self.shared.store.pending_action(&state.id)? {
+            self.verify_interrupted(state, entry).await?;
+            return self.active_rollout();
+        }
+        Ok(Some(state))
+    }
+
+    /// Rolls the rollout back when a firing alert concerns it; true when it did.
+    async fn abort_for_alerts(&mut self, state: &RolloutState) -> anyhow::Result<bool> {
+        if state
+            .pending
+            .as_ref()
+            .is_some_and(|pending| pending.target == Phase::RolledBack)
+        {
+            return Ok(false);
+        }
+        let firing = self.shared.store.firing_alerts()?;
+        let Some(alert) = firing
+            .into_iter()
+            .find(|alert| alert.concerns(&self.policy.target, &state.canary))
+        else {
+            return Ok(false);
+        };
+        tracing::warn!(endpoint = %self.policy.target, rollout = %state.id, alert = %alert.alert_id, "{}; rolling back", alert.summary);
+        let transition = rollout::advance(
+            &self.policy,
+            state,
+            &Input::Abort {
+                reason: alert.summary.clone(),
+            },
+            self.now(),
+        );
+        let context = TickContext {
+            raw_counts: json!({ "alert": alert }),
+            ..TickContext::default()
+        };
+        self.handle(transition, context).await?;
+        Ok(true)
+    }
+
+    /// Why traffic may not increase for `canary` on this endpoint: a firing alert concerning it.
+    fn freeze_reason(&self, canary: &str) -> anyhow::Result<Option<String>> {
+        let firing = self.shared.store.firing_alerts()?;
+        Ok(firing
+            .iter()
+            .find(|alert| alert.concerns(&self.policy.target, canary))
+            .map(|alert| format!("frozen while {}", alert.summary)))
+    }
+
+    /// Carries out a manual command on this endpoint's active rollout.
+    async fn control(
+        &mut self,
+        rollout_id: &str,
+        request: ControlRequest,
+    ) -> Result<ControlOutcome, ControlError> {
+        let command = request.name();
+        let failed = |error: anyhow::Error| ControlError::Failed(format!("{error:#}"));
+        let active = self
+            .active_rollout()
+            .map_err(failed)?
+            .filter(|state| state.id == rollout_id);
+        let Some(state) = active else {
+            return Err(self.not_active(rollout_id, command)?);
+        };
+        let Some(mut state) = self.settle_then(state).await.map_err(failed)? else {
+            return Err(self.not_active(rollout_id, command)?);
+        };
+        let (input, note) = match request {
+            ControlRequest::Pause { reason } => (
+                Input::Pause {
+                    reason: reason.clone(),
+                },
+                reason,
+            ),
+            ControlRequest::Abort { reason } => (
+                Input::Abort {
+                    reason: reason.clone(),
+                },
+                reason,
+            ),
+            ControlRequest::Promote { by } => (Input::Promote { by: by.clone() }, by),
+            ControlRequest::Resume { reason } => {
+                // Runner contract: the machine must see where traffic really is first.
+                if let Some(paused) = &state.paused {
+                    let view =
+                        self.controller
+                            .read(&self.policy.target)
+                            .await
+                            .map_err(|error| {
+                                ControlError::Failed(format!(
+                                    "cannot read endpoint {} before resuming: {error}",
+                                    self.policy.target
+                                ))
+                            })?;
+                    if view.split != paused.observed {
+                        let transition = rollout::advance(
+                            &self.policy,
+                            &state,
+                            &Input::OutsideChange {
+                                observed: view.split,
+                            },
+                            self.now(),
+                        );
+                        self.handle(transition, TickContext::default())
+                            .await
+                            .map_err(failed)?;
+                        state = self
+                            .active_rollout()
+                            .map_err(failed)?
+                            .filter(|s| s.id == rollout_id)
+                            .ok_or_else(|| ControlError::NotFound(rollout_id.to_string()))?;
+                    }
+                }
+                (Input::Resume, reason)
+            }
+        };
+        let transition = rollout::advance(&self.policy, &state, &input, self.now());
+        let decision = transition.decision.clone();
+        if decision.kind == DecisionKind::Noop {
+            return Err(ControlError::Refused {
+                command,
+                reason: decision.reason,
+            });
+        }
+        let context = TickContext {
+            raw_counts: json!({ "command": command, "note": note }),
+            ..TickContext::default()
+        };
+        self.handle(transition, context).await.map_err(failed)?;
+        let record = self
+            .shared
+            .store
+            .rollout(rollout_id)?
+            .ok_or_else(|| ControlError::NotFound(rollout_id.to_string()))?;
+        let after: RolloutState = serde_json::from_value(record.state)
+            .map_err(|error| ControlError::Failed(format!("reading the new state: {error}")))?;
+        Ok(ControlOutcome {
+            rollout_id: rollout_id.to_string(),
+            command,
+            decision: decision.kind.label().to_string(),
+            reason: decision.reason,
+            phase: after.phase.label(),
+            paused: after.paused.is_some(),
+            canary_percent: after.expected_split.traffic_of(&after.canary),
+        })
+    }
+
+    /// Why a command cannot act on `rollout_id` here.
+    fn not_active(
+        &self,
+        rollout_id: &str,
+        command: &'static str,
+    ) -> Result<ControlError, ControlError> {
+        Ok(match self.shared.store.rollout(rollout_id)? {
+            None => ControlError::NotFound(rollout_id.to_string()),
+            Some(record) => {
+                let phase = serde_json::from_value::<RolloutState>(record.state)
+                    .map(|state| state.phase.label())
+                    .unwrap_or_else(|_| "unreadable".into());
+                if record.active {
+                    ControlError::NotDriven {
+                        id: rollout_id.to_string(),
+                        endpoint: record.endpoint,
+                    }
+                } else {
+                    ControlError::Terminal {
+                        id: rollout_id.to_string(),
+                        phase,
+                        command,
+                    }
+                }
+            }
+        })
     }
 
     /// Logs `message` at warn level the first time `key` is seen.
@@ -216,6 +441,13 @@ impl Worker {
             tracing::debug!(endpoint = %self.policy.target, "no new canary deployment");
             return Ok(());
         };
+        if let Some(reason) = self.freeze_reason(&canary)? {
+            self.say_once(
+                format!("frozen:{canary}:{reason}"),
+                &format!("not starting a rollout of '{canary}': {reason}"),
+            );
+            return Ok(());
+        }
         if candidates.len() > 1 {
             let others: Vec<String> = candidates
                 .iter()
@@ -247,6 +479,10 @@ impl Worker {
         if let Some(entry) = self.shared.store.pending_action(&rollout_id)? {
             return self.verify_interrupted(state, entry).await;
         }
+        if self.abort_for_alerts(&state).await? {
+            return Ok(());
+        }
+        let frozen = self.freeze_reason(&state.canary)?;
         if state.paused.is_some() {
             let reason = state
                 .paused
@@ -255,7 +491,7 @@ impl Worker {
                 .unwrap_or_default();
             self.say_once(
                 format!("paused:{rollout_id}"),
-                &format!("rollout {rollout_id} is paused ({reason}); traffic left alone; canaryd takes no further action on it (manual resume and abort are not available yet)"),
+                &format!("rollout {rollout_id} is paused ({reason}); traffic left alone until it is resumed or aborted (`canaryd resume|abort {rollout_id}`)"),
             );
             return Ok(());
         }
@@ -280,7 +516,7 @@ impl Worker {
                 source: SourceStatus::NotIngestedYet,
                 verdict: None,
                 canary_requests: 0,
-                frozen: None,
+                frozen: frozen.clone(),
             });
             let transition = rollout::advance(&self.policy, &state, &tick, self.now());
             return self.handle(transition, TickContext::default()).await;
@@ -324,7 +560,7 @@ impl Worker {
             source,
             verdict: context.verdict.clone(),
             canary_requests,
-            frozen: None,
+            frozen,
         });
         let transition = rollout::advance(&self.policy, &state, &tick, now);
         if consumed {
@@ -593,7 +829,7 @@ impl Worker {
             window_start: context.window.map(|w| w.0),
             window_end: context.window.map(|w| w.1),
             query: context.query.clone(),
-            raw_counts: context.raw_counts.clone(),
+            raw_counts: with_figures(&context.raw_counts, context.figures.as_ref()),
             evidence: context
                 .verdict
                 .as_ref()
@@ -623,6 +859,7 @@ impl Worker {
     fn report(&self, transition: &Transition, context: &TickContext) {
         let state = &transition.state;
         let decision = &transition.decision;
+        crate::server::metrics::record_decision(decision.kind.label());
         if decision.changed {
             tracing::info!(endpoint = %state.endpoint, rollout = %state.id, deployment = %state.canary, phase = %state.phase.label(), decision = decision.kind.label(), "{}", decision.reason);
         } else {
@@ -655,6 +892,23 @@ impl Worker {
             terminal: is_terminal(&state.phase),
         };
         let _ = events.send(event);
+    }
+}
+
+/// The observation's raw counts with the window's figures under the key `figures` (the status
+/// page and the report chart canary against baseline from the journal alone).
+fn with_figures(raw_counts: &Value, figures: Option<&WindowFigures>) -> Value {
+    let Some(figures) = figures.and_then(|f| serde_json::to_value(f).ok()) else {
+        return raw_counts.clone();
+    };
+    match raw_counts {
+        Value::Object(map) => {
+            let mut map = map.clone();
+            map.insert("figures".into(), figures);
+            Value::Object(map)
+        }
+        Value::Null => json!({ "figures": figures }),
+        other => json!({ "counts": other, "figures": figures }),
     }
 }
 

@@ -241,10 +241,17 @@ impl MetricsSource {
     /// Observes one window. See [`LogAnalyticsSource::observe`] and
     /// [`AzureMonitorSource::observe`].
     pub async fn observe(&self, request: &WindowRequest) -> Result<WindowObservation, SourceError> {
-        match self {
+        let started = std::time::Instant::now();
+        let result = match self {
             MetricsSource::LogAnalytics(source) => source.observe(request).await,
             MetricsSource::AzureMonitor(source) => source.observe(request).await,
-        }
+        };
+        crate::server::metrics::record_source_query(
+            self.kind(),
+            started.elapsed(),
+            result.is_err(),
+        );
+        result
     }
 
     /// The latest window end that is closed at `now`: `now − ingestion delay`, floored to whole

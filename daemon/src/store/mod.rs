@@ -12,6 +12,7 @@
 //! The API is synchronous (`rusqlite` behind a `Mutex`); async callers use
 //! `spawn_blocking` or call it briefly inline.
 
+mod alerts;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+pub use alerts::{AlertCondition, AlertRecord};
 pub use schema::SCHEMA_VERSION;
 
 /// One rollout: which policy, which canary, and the state machine's serialized state.
@@ -369,6 +371,44 @@ impl Store {
             Some(raw) if raw.result.is_none() => raw.into_entry(&self.path).map(Some),
             _ => Ok(None),
         }
+    }
+}
+
+impl Store {
+    /// The rollout's latest journal entry, if any.
+    pub fn latest_journal(&self, rollout_id: &str) -> Result<Option<JournalEntry>, StoreError> {
+        let connection = self.lock();
+        let raw = connection
+            .query_row(
+                &format!(
+                    "SELECT {JOURNAL_COLUMNS} FROM journal WHERE rollout_id = ?1 ORDER BY id DESC LIMIT 1"
+                ),
+                params![rollout_id],
+                RawJournal::from_row,
+            )
+            .optional()
+            .map_err(sqlite(&self.path, "cannot read the journal"))?;
+        drop(connection);
+        raw.map(|r| r.into_entry(&self.path)).transpose()
+    }
+
+    /// The rollout's latest journal entry that carries judge evidence, if any.
+    pub fn last_evidence(&self, rollout_id: &str) -> Result<Option<JournalEntry>, StoreError> {
+        let connection = self.lock();
+        let raw = connection
+            .query_row(
+                &format!(
+                    "SELECT {JOURNAL_COLUMNS} FROM journal
+                     WHERE rollout_id = ?1 AND evidence != 'null'
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![rollout_id],
+                RawJournal::from_row,
+            )
+            .optional()
+            .map_err(sqlite(&self.path, "cannot read the journal"))?;
+        drop(connection);
+        raw.map(|r| r.into_entry(&self.path)).transpose()
     }
 }
 

@@ -38,6 +38,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX journal_rollout ON journal (rollout_id, id);
     CREATE INDEX journal_actions ON journal (rollout_id, id) WHERE action IS NOT NULL;",
+    // v2: Azure Monitor alerts received, one row per (alert, condition): a retried webhook hits
+    // the primary key and changes nothing; an alert fires until its Resolved row arrives.
+    "CREATE TABLE alerts (
+        alert_id          TEXT NOT NULL,
+        monitor_condition TEXT NOT NULL,  -- 'fired' or 'resolved'
+        received_at       TEXT NOT NULL,  -- RFC 3339, UTC
+        alert_rule        TEXT NOT NULL,
+        severity          TEXT NOT NULL,
+        target_ids        TEXT NOT NULL,  -- JSON array, lower-cased resource ids
+        deployments       TEXT NOT NULL,  -- JSON array, lower-cased deployment names
+        summary           TEXT NOT NULL,
+        payload           TEXT NOT NULL,  -- JSON, as received
+        PRIMARY KEY (alert_id, monitor_condition)
+    );
+    CREATE INDEX alerts_condition ON alerts (monitor_condition, received_at);",
 ];
 
 /// The schema version this build writes.
