@@ -16,14 +16,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::absolute::judge_absolute;
+use super::absolute::judge_absolute_with;
 use super::error_rate::{ErrorRatioState, ErrorTotals, judge_errors};
 use super::histogram::LogBuckets;
 use super::hodges_lehmann::hodges_lehmann_log_buckets;
 use super::kayenta::{self, Classification, KayentaConfig, MetricSeries, ScoreClassification};
 use super::mann_whitney::RankSums;
 use super::observation::{ArmObservation, ErrorKind, Observation};
-use super::quantile_cs::judge_quantile;
+use super::quantile_cs::{QuantileCache, judge_quantile_with};
 use super::sequential::{LatencyShiftState, MixtureBoundary, decide};
 use super::spec::{JudgeMethod, JudgeSpec, LatencyShiftSpec};
 use super::verdict::{
@@ -49,6 +49,43 @@ pub struct JudgeState {
     pub error_ratios: Vec<ErrorRatioState>,
     /// Per-interval series for the Kayenta judge.
     pub kayenta_series: Vec<KayentaSeries>,
+    /// Values derived from the spec and the bucket scheme alone, kept between looks so that a
+    /// look does not rebuild them; never journaled (rebuilt after a resume).
+    #[serde(skip)]
+    cache: LookCache,
+}
+
+/// See [`JudgeState::cache`]. Equal to every other cache: it only holds what can be rebuilt,
+/// so two states with the same journaled fields judge the same.
+#[derive(Debug, Clone, Default)]
+struct LookCache {
+    /// The scheme `values` were computed for.
+    buckets: Option<LogBuckets>,
+    /// [`bucket_values`] of `buckets`.
+    values: Vec<f64>,
+    quantiles: QuantileCache,
+}
+
+impl PartialEq for LookCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl LookCache {
+    /// The bucket values of `buckets`, computed when the scheme is new to the cache.
+    fn values(&mut self, buckets: &LogBuckets) -> &[f64] {
+        self.parts(buckets).0
+    }
+
+    /// The bucket values and the quantile checks' cache.
+    fn parts(&mut self, buckets: &LogBuckets) -> (&[f64], &mut QuantileCache) {
+        if self.buckets.as_ref() != Some(buckets) {
+            self.values = bucket_values(buckets);
+            self.buckets = Some(buckets.clone());
+        }
+        (&self.values, &mut self.quantiles)
+    }
 }
 
 /// One Kayenta metric's per-interval points; None marks an interval where the arm had no data
@@ -164,7 +201,6 @@ pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observat
         };
     }
     let bins = observation.buckets.len();
-    let values = bucket_values(&observation.buckets);
     if observation.baseline.latency.len() != bins || observation.canary.latency.len() != bins {
         return Verdict {
             overall: Outcome::Inconclusive,
@@ -181,18 +217,26 @@ pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observat
     state.baseline.accumulate(&observation.baseline);
     state.canary.accumulate(&observation.canary);
 
-    match spec.method {
-        JudgeMethod::Sequential => evaluate_sequential(spec, state, observation, &values),
-        JudgeMethod::Kayenta => evaluate_kayenta(spec, state, observation, &values),
-    }
+    // Taken out of the state for the look so that the checks can borrow both.
+    let mut cache = std::mem::take(&mut state.cache);
+    let verdict = match spec.method {
+        JudgeMethod::Sequential => evaluate_sequential(spec, state, observation, &mut cache),
+        JudgeMethod::Kayenta => {
+            let values = cache.values(&observation.buckets);
+            evaluate_kayenta(spec, state, observation, values)
+        }
+    };
+    state.cache = cache;
+    verdict
 }
 
 fn evaluate_sequential(
     spec: &JudgeSpec,
     state: &mut JudgeState,
     observation: &Observation,
-    values: &[f64],
+    cache: &mut LookCache,
 ) -> Verdict {
+    let (values, quantiles) = cache.parts(&observation.buckets);
     let checks_spec = &spec.checks;
     let total_weight: f64 = checks_spec.latency.iter().map(|l| l.weight).sum::<f64>()
         + checks_spec.quantiles.iter().map(|q| q.weight).sum::<f64>()
@@ -217,12 +261,13 @@ fn evaluate_sequential(
         ));
     }
     for quantile in &checks_spec.quantiles {
-        checks.push(judge_quantile(
+        checks.push(judge_quantile_with(
             quantile,
             share(quantile.weight),
             values,
             &state.baseline.latency,
             &state.canary.latency,
+            quantiles,
         ));
     }
     state
@@ -255,12 +300,13 @@ fn evaluate_sequential(
     for absolute in &checks_spec.absolute {
         let alpha = share(absolute.weight);
         match absolute.parsed_metric() {
-            Ok(metric) => checks.push(judge_absolute(
+            Ok(metric) => checks.push(judge_absolute_with(
                 absolute,
                 metric,
                 alpha,
                 values,
                 &state.canary,
+                quantiles,
             )),
             Err(error) => checks.push(CheckResult {
                 outcome: Outcome::Inconclusive,
@@ -310,13 +356,7 @@ fn judge_latency_shift(
     // The same sums in the same order as `mann_whitney` on that pair; its arm sizes are the
     // sequential sums `latency_count` would recompute.
     let mw = valid
-        .then(|| {
-            let mut sums = RankSums::default();
-            for (b, c) in baseline.iter().zip(canary) {
-                sums.push(*b, *c);
-            }
-            sums.finish()
-        })
+        .then(|| RankSums::over_bins(baseline, canary).finish())
         .flatten();
     let (n_baseline, n_canary) = match &mw {
         Some(m) => (m.n_baseline as u64, m.n_canary as u64),
