@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::absolute::judge_absolute_with;
 use super::error_rate::{ErrorRatioState, ErrorTotals, judge_errors};
 use super::histogram::LogBuckets;
-use super::hodges_lehmann::hodges_lehmann_log_buckets;
+use super::hodges_lehmann::{LatticeLevels, hodges_lehmann_log_buckets_from};
 use super::kayenta::{self, Classification, KayentaConfig, MetricSeries, ScoreClassification};
 use super::mann_whitney::RankSums;
 use super::observation::{ArmObservation, ErrorKind, Observation};
@@ -64,6 +64,8 @@ struct LookCache {
     /// [`bucket_values`] of `buckets`.
     values: Vec<f64>,
     quantiles: QuantileCache,
+    /// The last look's Hodges-Lehmann lattice levels: where the next look's searches start.
+    lattice: Option<LatticeLevels>,
 }
 
 impl PartialEq for LookCache {
@@ -78,13 +80,16 @@ impl LookCache {
         self.parts(buckets).0
     }
 
-    /// The bucket values and the quantile checks' cache.
-    fn parts(&mut self, buckets: &LogBuckets) -> (&[f64], &mut QuantileCache) {
+    /// The bucket values, the quantile checks' cache and the last lattice levels.
+    fn parts(
+        &mut self,
+        buckets: &LogBuckets,
+    ) -> (&[f64], &mut QuantileCache, &mut Option<LatticeLevels>) {
         if self.buckets.as_ref() != Some(buckets) {
             self.values = bucket_values(buckets);
             self.buckets = Some(buckets.clone());
         }
-        (&self.values, &mut self.quantiles)
+        (&self.values, &mut self.quantiles, &mut self.lattice)
     }
 }
 
@@ -236,7 +241,7 @@ fn evaluate_sequential(
     observation: &Observation,
     cache: &mut LookCache,
 ) -> Verdict {
-    let (values, quantiles) = cache.parts(&observation.buckets);
+    let (values, quantiles, lattice) = cache.parts(&observation.buckets);
     let checks_spec = &spec.checks;
     let total_weight: f64 = checks_spec.latency.iter().map(|l| l.weight).sum::<f64>()
         + checks_spec.quantiles.iter().map(|q| q.weight).sum::<f64>()
@@ -258,6 +263,7 @@ fn evaluate_sequential(
             &state.latency_shift,
             values,
             state,
+            lattice,
         ));
     }
     for quantile in &checks_spec.quantiles {
@@ -336,6 +342,7 @@ fn judge_latency_shift(
     shift: &LatencyShiftState,
     values: &[f64],
     state: &JudgeState,
+    lattice: &mut Option<LatticeLevels>,
 ) -> CheckResult {
     let name = "latency_shift";
     // The evidence needs the checks `BinnedPair::from_counts` makes (equal lengths, finite
@@ -386,7 +393,13 @@ fn judge_latency_shift(
         .as_ref()
         .filter(|_| valid)
         .and_then(|buckets| {
-            hodges_lehmann_log_buckets(buckets, baseline, canary, HODGES_LEHMANN_CONFIDENCE)
+            hodges_lehmann_log_buckets_from(
+                buckets,
+                baseline,
+                canary,
+                HODGES_LEHMANN_CONFIDENCE,
+                lattice,
+            )
         })
         .map(|h| HodgesLehmannEvidence {
             estimate: h.estimate,

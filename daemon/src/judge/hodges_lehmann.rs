@@ -424,7 +424,9 @@ impl Lattice<'_> {
     }
 
     /// Smallest level above `d` holding an occupied pair (`d` itself if none): for each occupied
-    /// canary bin, the nearest occupied baseline bin below i − d.
+    /// canary bin, the nearest occupied baseline bin below i − d. (The reference for the count
+    /// search that replaced it.)
+    #[cfg(test)]
     fn next_level_above(&self, d: isize) -> isize {
         let mut best = isize::MAX;
         let mut baseline = self.baseline_first;
@@ -450,15 +452,31 @@ impl Lattice<'_> {
 
 /// Lattice positions of the estimate (in half steps: the midpoint of two levels) and the bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct LatticeLevels {
+pub(crate) struct LatticeLevels {
     estimate_half_steps: isize,
+    /// The lower median's level (where the search for the estimate ends).
+    low: isize,
     lower: isize,
     upper: isize,
 }
 
 /// The exact lattice search, or None when the counts leave the exact-integer range (the caller
 /// then takes the general path).
+#[cfg(test)]
 fn lattice_levels(baseline: &[f64], canary: &[f64], confidence: f64) -> Option<LatticeLevels> {
+    lattice_levels_from(baseline, canary, confidence, None)
+}
+
+/// [`lattice_levels`], each search starting from `start`'s level when given (the previous
+/// look's: the levels move little from look to look). Every search returns the smallest level
+/// whose exact count reaches its order, which does not depend on where it starts, so neither
+/// does the result.
+fn lattice_levels_from(
+    baseline: &[f64],
+    canary: &[f64],
+    confidence: f64,
+    start: Option<LatticeLevels>,
+) -> Option<LatticeLevels> {
     let (canary_first, canary_last) = occupied_range(canary)?;
     let (baseline_first, baseline_last) = occupied_range(baseline)?;
     let canary = &canary[canary_first..=canary_last];
@@ -469,19 +487,16 @@ fn lattice_levels(baseline: &[f64], canary: &[f64], confidence: f64) -> Option<L
     if pairs >= EXACT_LIMIT || (canary_ties + baseline_ties) >= EXACT_LIMIT {
         return None;
     }
-    // Whole counts below 2^53 in total: running sums in integers are exact (and shorter chains).
+    // Whole counts below 2^53 in total: every running sum is an exact integer, whatever the
+    // grouping (blocked sums, shorter chains).
     let mut canary_before = Vec::with_capacity(canary.len() + 1);
-    let mut running = 0u64;
     canary_before.push(0.0);
-    for &c in canary {
-        running += c as u64;
-        canary_before.push(running as f64);
-    }
-    let mut baseline_from = vec![0.0; baseline.len()];
-    let mut running = 0u64;
-    for (slot, &b) in baseline_from.iter_mut().zip(baseline).rev() {
-        running += b as u64;
-        *slot = running as f64;
+    exact_running_sums(canary, &mut canary_before);
+    // Σ_{j' ≥ j} b_j' = n_B − Σ_{j' ≤ j} b_j' + b_j, exact integers again.
+    let mut baseline_from = Vec::with_capacity(baseline.len());
+    exact_running_sums(baseline, &mut baseline_from);
+    for (slot, &b) in baseline_from.iter_mut().zip(baseline) {
+        *slot = (n_baseline - *slot) + b;
     }
     let mut lattice = Lattice {
         canary,
@@ -512,20 +527,47 @@ fn lattice_levels(baseline: &[f64], canary: &[f64], confidence: f64) -> Option<L
             .partition_point(|&c| c >= n_baseline / 2.0)
             .max(1) as isize
         - 1;
-    let low = lattice.first_level(half, canary_median - baseline_median);
-    // Upper median: `low` when its count already passes M/2, else the next occupied level.
-    let high = if lattice.count(low) > half {
+    let low_start = start.map_or(canary_median - baseline_median, |start| start.low);
+    let low = lattice.first_level(half, low_start);
+    // Upper median: `low` when its count already passes M/2, else the next occupied level,
+    // the first whose count exceeds low's (every occupied pair weighs a whole c·b ≥ 1; the
+    // count stays below M there, so such a level exists).
+    let low_count = lattice.count(low);
+    let high = if low_count > half {
         low
     } else {
-        lattice.next_level_above(low)
+        lattice.first_level(low_count + 1.0, low)
     };
-    let lower = lattice.first_level(lower_order, low);
-    let upper = lattice.first_level(upper_order, high);
+    let lower = lattice.first_level(lower_order, start.map_or(low, |start| start.lower));
+    let upper = lattice.first_level(upper_order, start.map_or(high, |start| start.upper));
     Some(LatticeLevels {
         estimate_half_steps: low + high,
+        low,
         lower,
         upper,
     })
+}
+
+/// Appends the running sums of `counts`, which must be whole with a total below 2^53 (every
+/// partial sum is then exact): blocks of eight summed locally, then offset by the total so far.
+fn exact_running_sums(counts: &[f64], out: &mut Vec<f64>) {
+    let blocks = counts.chunks_exact(8);
+    let rest = blocks.remainder();
+    let mut running = 0.0f64;
+    for block in blocks {
+        let mut local = [0.0f64; 8];
+        let mut sum = 0.0f64;
+        for (slot, &count) in local.iter_mut().zip(block) {
+            sum += count;
+            *slot = sum;
+        }
+        out.extend(local.iter().map(|partial| running + partial));
+        running += sum;
+    }
+    for &count in rest {
+        running += count;
+        out.push(running);
+    }
 }
 
 /// [`hodges_lehmann_ratio`] on a log bucket scheme (bin values min·g^(i+½)), exact on the
@@ -542,6 +584,19 @@ pub fn hodges_lehmann_log_buckets(
     canary: &[f64],
     confidence: f64,
 ) -> Option<HodgesLehmann> {
+    hodges_lehmann_log_buckets_from(buckets, baseline, canary, confidence, &mut None)
+}
+
+/// [`hodges_lehmann_log_buckets`] starting its searches from `previous` (the levels of the
+/// last call, e.g. the previous look's), which it replaces with this call's. The result does
+/// not depend on the start (see [`lattice_levels_from`]); only the number of counts does.
+pub(crate) fn hodges_lehmann_log_buckets_from(
+    buckets: &LogBuckets,
+    baseline: &[f64],
+    canary: &[f64],
+    confidence: f64,
+    previous: &mut Option<LatticeLevels>,
+) -> Option<HodgesLehmann> {
     if !valid_confidence(confidence)
         || baseline.len() != buckets.len()
         || canary.len() != buckets.len()
@@ -550,10 +605,11 @@ pub fn hodges_lehmann_log_buckets(
     }
     let log_growth = buckets.growth().ln();
     let levels = if log_growth >= MIN_LOG_GROWTH {
-        lattice_levels(baseline, canary, confidence)
+        lattice_levels_from(baseline, canary, confidence, *previous)
     } else {
         None
     };
+    *previous = levels;
     let Some(levels) = levels else {
         let pair =
             BinnedPair::from_log_buckets(buckets, baseline.to_vec(), canary.to_vec()).ok()?;
@@ -676,6 +732,58 @@ mod tests {
         (steps.round() as isize, (steps - steps.round()).abs())
     }
 
+    fn total(counts: &[f64]) -> f64 {
+        counts.iter().sum()
+    }
+
+    /// The upper median as it was found before: `low` when its count passes M/2, else the
+    /// next occupied level by a walk over the bins.
+    fn reference_upper_median(baseline: &[f64], canary: &[f64], low: isize, half: f64) -> isize {
+        let (canary_first, canary_last) = occupied_range(canary).expect("canary");
+        let (baseline_first, baseline_last) = occupied_range(baseline).expect("baseline");
+        let canary = &canary[canary_first..=canary_last];
+        let baseline = &baseline[baseline_first..=baseline_last];
+        let n_baseline = total(baseline);
+        // The running sums as they were computed before (in integers).
+        let mut canary_before = vec![0.0];
+        let mut running = 0u64;
+        for &c in canary {
+            running += c as u64;
+            canary_before.push(running as f64);
+        }
+        let mut baseline_from = vec![0.0; baseline.len()];
+        let mut running = 0u64;
+        for (slot, &b) in baseline_from.iter_mut().zip(baseline).rev() {
+            running += b as u64;
+            *slot = running as f64;
+        }
+        let mut blocked_before = vec![0.0];
+        exact_running_sums(canary, &mut blocked_before);
+        assert_eq!(blocked_before, canary_before);
+        let mut blocked_from = Vec::new();
+        exact_running_sums(baseline, &mut blocked_from);
+        for (slot, &b) in blocked_from.iter_mut().zip(baseline) {
+            *slot = (n_baseline - *slot) + b;
+        }
+        assert_eq!(blocked_from, baseline_from);
+        let lattice = Lattice {
+            canary,
+            canary_first: canary_first as isize,
+            canary_before,
+            baseline,
+            baseline_first: baseline_first as isize,
+            baseline_last: baseline_last as isize,
+            baseline_from,
+            n_baseline,
+            memo: Vec::new(),
+        };
+        if lattice.count_uncached(low) > half {
+            low
+        } else {
+            lattice.next_level_above(low)
+        }
+    }
+
     fn assert_same_as_general(
         buckets: &LogBuckets,
         baseline: &[f64],
@@ -695,6 +803,26 @@ mod tests {
             return;
         };
         let levels = lattice_levels(baseline, canary, confidence).expect("whole counts");
+        // Any start gives the same levels, and the upper median is the next occupied level.
+        for shift in [-1000, -37, -3, -1, 0, 1, 2, 64, 5000] {
+            let start = LatticeLevels {
+                estimate_half_steps: 0,
+                low: levels.low + shift,
+                lower: levels.lower - shift,
+                upper: levels.upper + 2 * shift,
+            };
+            let warm = lattice_levels_from(baseline, canary, confidence, Some(start));
+            assert_eq!(warm, Some(levels), "start shifted by {shift}");
+        }
+        assert_eq!(
+            levels.estimate_half_steps - levels.low,
+            reference_upper_median(
+                baseline,
+                canary,
+                levels.low,
+                (total(baseline) * total(canary)) / 2.0
+            )
+        );
         // Same order statistics: the general path's answers sit on the lattice levels found
         // (up to its rounding of ln v, far below one step).
         for (ratio, level, steps) in [
