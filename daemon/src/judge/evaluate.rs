@@ -63,6 +63,8 @@ struct LookCache {
     buckets: Option<LogBuckets>,
     /// [`bucket_values`] of `buckets`.
     values: Vec<f64>,
+    /// Whether `values` are finite and strictly increasing.
+    values_ordered: bool,
     quantiles: QuantileCache,
     /// The last look's Hodges-Lehmann lattice levels: where the next look's searches start.
     lattice: Option<LatticeLevels>,
@@ -77,20 +79,35 @@ impl PartialEq for LookCache {
 impl LookCache {
     /// The bucket values of `buckets`, computed when the scheme is new to the cache.
     fn values(&mut self, buckets: &LogBuckets) -> &[f64] {
-        self.parts(buckets).0
+        self.parts(buckets).values
     }
 
     /// The bucket values, the quantile checks' cache and the last lattice levels.
-    fn parts(
-        &mut self,
-        buckets: &LogBuckets,
-    ) -> (&[f64], &mut QuantileCache, &mut Option<LatticeLevels>) {
+    fn parts(&mut self, buckets: &LogBuckets) -> LookParts<'_> {
         if self.buckets.as_ref() != Some(buckets) {
             self.values = bucket_values(buckets);
+            self.values_ordered = self.values.iter().fold(true, |ok, v| ok & v.is_finite())
+                && self
+                    .values
+                    .windows(2)
+                    .fold(true, |ok, w| ok & (w[0] < w[1]));
             self.buckets = Some(buckets.clone());
         }
-        (&self.values, &mut self.quantiles, &mut self.lattice)
+        LookParts {
+            values: &self.values,
+            values_ordered: self.values_ordered,
+            quantiles: &mut self.quantiles,
+            lattice: &mut self.lattice,
+        }
     }
+}
+
+/// The parts of a [`LookCache`] one look uses.
+struct LookParts<'a> {
+    values: &'a [f64],
+    values_ordered: bool,
+    quantiles: &'a mut QuantileCache,
+    lattice: &'a mut Option<LatticeLevels>,
 }
 
 /// One Kayenta metric's per-interval points; None marks an interval where the arm had no data
@@ -241,7 +258,12 @@ fn evaluate_sequential(
     observation: &Observation,
     cache: &mut LookCache,
 ) -> Verdict {
-    let (values, quantiles, lattice) = cache.parts(&observation.buckets);
+    let LookParts {
+        values,
+        values_ordered,
+        quantiles,
+        lattice,
+    } = cache.parts(&observation.buckets);
     let checks_spec = &spec.checks;
     let total_weight: f64 = checks_spec.latency.iter().map(|l| l.weight).sum::<f64>()
         + checks_spec.quantiles.iter().map(|q| q.weight).sum::<f64>()
@@ -262,6 +284,7 @@ fn evaluate_sequential(
             share(latency.weight),
             &state.latency_shift,
             values,
+            values_ordered,
             state,
             lattice,
         ));
@@ -341,29 +364,36 @@ fn judge_latency_shift(
     alpha: f64,
     shift: &LatencyShiftState,
     values: &[f64],
+    values_ordered: bool,
     state: &JudgeState,
     lattice: &mut Option<LatticeLevels>,
 ) -> CheckResult {
     let name = "latency_shift";
     // The evidence needs the checks `BinnedPair::from_counts` makes (equal lengths, finite
     // increasing values, finite non-negative counts), done here without copying the bins
-    // (branch-free folds over each slice so that they vectorise).
+    // (the values' once per bucket scheme, the counts' by branch-free folds that vectorise).
     let (baseline, canary) = (&state.baseline.latency, &state.canary.latency);
     let counts_valid = |counts: &[f64]| {
         counts
             .iter()
             .fold(true, |ok, c| ok & c.is_finite() & (*c >= 0.0))
     };
-    let valid = values.len() == baseline.len()
-        && values.len() == canary.len()
-        && values.iter().fold(true, |ok, v| ok & v.is_finite())
-        && values.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]))
-        && counts_valid(baseline)
-        && counts_valid(canary);
-    // The same sums in the same order as `mann_whitney` on that pair; its arm sizes are the
-    // sequential sums `latency_count` would recompute.
+    let shape_valid =
+        values.len() == baseline.len() && values.len() == canary.len() && values_ordered;
+    // The same sums as `mann_whitney` on that pair (its arm sizes are the sequential sums
+    // `latency_count` would recompute). The exact path accepts only whole counts in [0, 2^52),
+    // so when it succeeds the counts need no further check.
+    let exact = shape_valid
+        .then(|| RankSums::exact_over_bins(baseline, canary))
+        .flatten();
+    let valid =
+        shape_valid && (exact.is_some() || (counts_valid(baseline) && counts_valid(canary)));
     let mw = valid
-        .then(|| RankSums::over_bins(baseline, canary).finish())
+        .then(|| {
+            exact
+                .unwrap_or_else(|| RankSums::sequential_over_bins(baseline, canary))
+                .finish()
+        })
         .flatten();
     let (n_baseline, n_canary) = match &mw {
         Some(m) => (m.n_baseline as u64, m.n_canary as u64),

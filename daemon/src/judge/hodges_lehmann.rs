@@ -257,14 +257,17 @@ fn occupied_range(counts: &[f64]) -> Option<(usize, usize)> {
 /// sums bit for bit whatever the order. None otherwise. Lanes so that the loop vectorises.
 pub(crate) fn exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
     const SHIFT: f64 = 4_503_599_627_370_496.0; // 2^52: (x + 2^52) − 2^52 rounds x to an integer
-    // Per lane: Σ t, Σ(t² − 1)·t, Σ|round(t) − t| (NaN for NaN and ∞), min and max. Plain adds
-    // and compare-selects (no NaN-aware min/max, the rounding sum catches NaN), so the loop
-    // vectorises.
+    // Whole and in [0, 2^26): one mask per count (NaN fails every comparison), a branch-free
+    // fold so that it vectorises.
+    let whole = counts.iter().fold(true, |ok, &t| {
+        ok & (t >= 0.0) & (t < COUNT_LIMIT) & ((t + SHIFT) - SHIFT == t)
+    });
+    if !whole {
+        return None;
+    }
+    // Per lane Σ t and Σ(t² − 1)·t.
     let mut total = [0.0f64; 4];
     let mut ties = [0.0f64; 4];
-    let mut off_integer = [0.0f64; 4];
-    let mut low = [0.0f64; 4];
-    let mut high = [0.0f64; 4];
     let chunks = counts.chunks_exact(4);
     let rest = chunks.remainder();
     for chunk in chunks {
@@ -272,30 +275,16 @@ pub(crate) fn exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
             let t = chunk[k];
             total[k] += t;
             ties[k] += (t * t - 1.0) * t;
-            off_integer[k] += ((t + SHIFT) - SHIFT - t).abs();
-            low[k] = if t < low[k] { t } else { low[k] };
-            high[k] = if t > high[k] { t } else { high[k] };
         }
     }
-    let [mut total, mut ties, mut off_integer] =
-        [total, ties, off_integer].map(|lanes| lanes.iter().sum::<f64>());
-    let mut low = low.iter().fold(0.0f64, |a, &b| if b < a { b } else { a });
-    let mut high = high.iter().fold(0.0f64, |a, &b| if b > a { b } else { a });
+    let [mut total, mut ties] = [total, ties].map(|lanes| lanes.iter().sum::<f64>());
     for &t in rest {
         total += t;
         ties += (t * t - 1.0) * t;
-        off_integer += ((t + SHIFT) - SHIFT - t).abs();
-        low = if t < low { t } else { low };
-        high = if t > high { t } else { high };
     }
     // Terms are ≥ −0 and whole, so a rounded partial sum would leave a total ≥ 2^53 (rounding is
     // monotone): checking the final sums suffices.
-    let exact = off_integer == 0.0
-        && low >= 0.0
-        && high < COUNT_LIMIT
-        && total < EXACT_LIMIT
-        && ties < EXACT_LIMIT;
-    exact.then_some((total, ties))
+    (total < EXACT_LIMIT && ties < EXACT_LIMIT).then_some((total, ties))
 }
 
 /// Σ a_k·b_k over the common length, eight independent lanes (exact here, so order-free).
@@ -324,8 +313,7 @@ struct Lattice<'a> {
     canary_first: isize,
     /// canary_before[i − canary_first] = Σ_{i' < i} c_i' (one entry more than `canary`).
     canary_before: Vec<f64>,
-    /// Baseline counts over its occupied range [baseline_first, baseline_last].
-    baseline: &'a [f64],
+    /// The baseline's occupied range [baseline_first, baseline_last].
     baseline_first: isize,
     baseline_last: isize,
     /// baseline_from[j − baseline_first] = Σ_{j' ≥ j} b_j' over the occupied range.
@@ -422,32 +410,6 @@ impl Lattice<'_> {
         }
         low
     }
-
-    /// Smallest level above `d` holding an occupied pair (`d` itself if none): for each occupied
-    /// canary bin, the nearest occupied baseline bin below i − d. (The reference for the count
-    /// search that replaced it.)
-    #[cfg(test)]
-    fn next_level_above(&self, d: isize) -> isize {
-        let mut best = isize::MAX;
-        let mut baseline = self.baseline_first;
-        let mut previous_occupied = None;
-        for (offset, &c) in self.canary.iter().enumerate() {
-            if c == 0.0 {
-                continue;
-            }
-            let i = self.canary_first + offset as isize;
-            while baseline <= self.baseline_last && baseline < i - d {
-                if self.baseline[(baseline - self.baseline_first) as usize] > 0.0 {
-                    previous_occupied = Some(baseline);
-                }
-                baseline += 1;
-            }
-            if let Some(j) = previous_occupied {
-                best = best.min(i - j);
-            }
-        }
-        if best == isize::MAX { d } else { best }
-    }
 }
 
 /// Lattice positions of the estimate (in half steps: the midpoint of two levels) and the bounds.
@@ -502,7 +464,6 @@ fn lattice_levels_from(
         canary,
         canary_first: canary_first as isize,
         canary_before,
-        baseline,
         baseline_first: baseline_first as isize,
         baseline_last: baseline_last as isize,
         baseline_from,
@@ -732,6 +693,110 @@ mod tests {
         (steps.round() as isize, (steps - steps.round()).abs())
     }
 
+    /// `exact_arm_sums` as it was before the mask check (sums of |rounding|, min and max).
+    fn reference_exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
+        const SHIFT: f64 = 4_503_599_627_370_496.0;
+        let mut total = [0.0f64; 4];
+        let mut ties = [0.0f64; 4];
+        let mut off_integer = [0.0f64; 4];
+        let mut low = [0.0f64; 4];
+        let mut high = [0.0f64; 4];
+        let chunks = counts.chunks_exact(4);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for k in 0..4 {
+                let t = chunk[k];
+                total[k] += t;
+                ties[k] += (t * t - 1.0) * t;
+                off_integer[k] += ((t + SHIFT) - SHIFT - t).abs();
+                low[k] = if t < low[k] { t } else { low[k] };
+                high[k] = if t > high[k] { t } else { high[k] };
+            }
+        }
+        let [mut total, mut ties, mut off_integer] =
+            [total, ties, off_integer].map(|lanes| lanes.iter().sum::<f64>());
+        let mut low = low.iter().fold(0.0f64, |a, &b| if b < a { b } else { a });
+        let mut high = high.iter().fold(0.0f64, |a, &b| if b > a { b } else { a });
+        for &t in rest {
+            total += t;
+            ties += (t * t - 1.0) * t;
+            off_integer += ((t + SHIFT) - SHIFT - t).abs();
+            low = if t < low { t } else { low };
+            high = if t > high { t } else { high };
+        }
+        let exact = off_integer == 0.0
+            && low >= 0.0
+            && high < COUNT_LIMIT
+            && total < EXACT_LIMIT
+            && ties < EXACT_LIMIT;
+        exact.then_some((total, ties))
+    }
+
+    /// The mask check accepts and sums exactly what the old lanes did, over 5,000 generated
+    /// arms (whole, fractional, negative, −0, NaN, infinite, at and past 2^26, sums near 2^53).
+    #[test]
+    fn exact_arm_sums_equal_the_reference() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+        let specials = [
+            0.5,
+            -1.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            COUNT_LIMIT,
+            COUNT_LIMIT - 1.0,
+            1e-300,
+        ];
+        let mut accepted = 0;
+        for case in 0..5_000 {
+            let len = rng.random_range(0..200);
+            let scale = [3.0, 1e3, 1e5, 6.7e7][case % 4];
+            let mut counts: Vec<f64> = (0..len)
+                .map(|_| (rng.random::<f64>() * scale).floor())
+                .collect();
+            if len > 0 && case % 3 == 0 {
+                let index = rng.random_range(0..len);
+                counts[index] = specials[rng.random_range(0..specials.len())];
+            }
+            let ours = exact_arm_sums(&counts);
+            let reference = reference_exact_arm_sums(&counts);
+            assert_eq!(
+                ours.map(|(a, b)| (a.to_bits(), b.to_bits())),
+                reference.map(|(a, b)| (a.to_bits(), b.to_bits())),
+                "{counts:?}"
+            );
+            accepted += usize::from(ours.is_some());
+        }
+        assert!(accepted > 1_000 && accepted < 4_900, "{accepted}");
+    }
+
+    /// Smallest level above `d` holding an occupied pair (`d` itself if none): for each occupied
+    /// canary bin, the nearest occupied baseline bin below i − d. (The reference for the count
+    /// search that replaced it.)
+    fn next_level_above(lattice: &Lattice, baseline: &[f64], d: isize) -> isize {
+        let mut best = isize::MAX;
+        let mut j = lattice.baseline_first;
+        let mut previous_occupied = None;
+        for (offset, &c) in lattice.canary.iter().enumerate() {
+            if c == 0.0 {
+                continue;
+            }
+            let i = lattice.canary_first + offset as isize;
+            while j <= lattice.baseline_last && j < i - d {
+                if baseline[(j - lattice.baseline_first) as usize] > 0.0 {
+                    previous_occupied = Some(j);
+                }
+                j += 1;
+            }
+            if let Some(j) = previous_occupied {
+                best = best.min(i - j);
+            }
+        }
+        if best == isize::MAX { d } else { best }
+    }
+
     fn total(counts: &[f64]) -> f64 {
         counts.iter().sum()
     }
@@ -770,7 +835,6 @@ mod tests {
             canary,
             canary_first: canary_first as isize,
             canary_before,
-            baseline,
             baseline_first: baseline_first as isize,
             baseline_last: baseline_last as isize,
             baseline_from,
@@ -780,7 +844,7 @@ mod tests {
         if lattice.count_uncached(low) > half {
             low
         } else {
-            lattice.next_level_above(low)
+            next_level_above(&lattice, baseline, low)
         }
     }
 

@@ -110,15 +110,24 @@ impl RankSums {
     /// The sums over whole bins (`baseline[k]`, `canary[k]` in increasing value order), equal
     /// bit for bit to pushing them one by one.
     pub(crate) fn over_bins(baseline: &[f64], canary: &[f64]) -> RankSums {
+        Self::exact_over_bins(baseline, canary)
+            .unwrap_or_else(|| Self::sequential_over_bins(baseline, canary))
+    }
+
+    /// [`RankSums::over_bins`] when every count is whole in [0, 2^52) and the sums stay exact
+    /// (which also makes every count finite and non-negative); None otherwise.
+    pub(crate) fn exact_over_bins(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
         let len = baseline.len().min(canary.len());
-        let (baseline, canary) = (&baseline[..len], &canary[..len]);
-        exact_rank_sums(baseline, canary).unwrap_or_else(|| {
-            let mut sums = RankSums::default();
-            for (b, c) in baseline.iter().zip(canary) {
-                sums.push(*b, *c);
-            }
-            sums
-        })
+        exact_rank_sums(&baseline[..len], &canary[..len])
+    }
+
+    /// [`RankSums::over_bins`] by pushing the bins one by one.
+    pub(crate) fn sequential_over_bins(baseline: &[f64], canary: &[f64]) -> RankSums {
+        let mut sums = RankSums::default();
+        for (b, c) in baseline.iter().zip(canary) {
+            sums.push(*b, *c);
+        }
+        sums
     }
 
     pub(crate) fn finish(&self) -> Option<MannWhitney> {

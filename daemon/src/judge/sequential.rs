@@ -65,6 +65,8 @@ pub struct LatencyShiftState {
 struct ScaledValues {
     /// The values the entries were computed from.
     source: Vec<f64>,
+    /// Whether `source` is what the merge sees: finite, strictly increasing.
+    ordered: bool,
     /// (scale bits, values / scale).
     entries: Vec<(u64, Vec<f64>)>,
 }
@@ -76,16 +78,19 @@ impl PartialEq for ScaledValues {
 }
 
 impl ScaledValues {
-    fn get(&mut self, values: &[f64], scale: f64) -> &[f64] {
+    /// `values` / `scale`, and whether `values` are finite and strictly increasing.
+    fn get(&mut self, values: &[f64], scale: f64) -> (&[f64], bool) {
         let same_source = self.source.len() == values.len()
             && self
                 .source
                 .iter()
                 .zip(values)
-                .fold(true, |same, (a, b)| same & (a.to_bits() == b.to_bits()));
+                // Numeric equality (vectorises; ±0 compare and divide alike, NaN recomputes).
+                .fold(true, |same, (a, b)| same & (a == b));
         if !same_source {
             self.source.clear();
             self.source.extend_from_slice(values);
+            self.ordered = ordered(values);
             self.entries.clear();
         }
         let position = match self
@@ -100,8 +105,14 @@ impl ScaledValues {
                 self.entries.len() - 1
             }
         };
-        &self.entries[position].1
+        (&self.entries[position].1, self.ordered)
     }
+}
+
+/// Finite and strictly increasing (branch-free folds, so that they vectorise).
+fn ordered(values: &[f64]) -> bool {
+    values.iter().fold(true, |ok, v| ok & v.is_finite())
+        && values.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]))
 }
 
 /// One window's contribution to a rank process (see the module docs).
@@ -124,13 +135,16 @@ pub fn rank_increment(
     canary_scale: f64,
 ) -> Option<RankIncrement> {
     let scaled: Vec<f64> = values.iter().map(|value| value / canary_scale).collect();
-    rank_increment_scaled(values, &scaled, baseline, canary, canary_scale)
+    let ordered = ordered(values);
+    rank_increment_scaled(values, &scaled, ordered, baseline, canary, canary_scale)
 }
 
-/// [`rank_increment`] with `scaled[k] = values[k] / canary_scale` computed by the caller.
+/// [`rank_increment`] with `scaled[k] = values[k] / canary_scale` and `ordered` (the values
+/// are finite and strictly increasing) computed by the caller.
 fn rank_increment_scaled(
     values: &[f64],
     scaled: &[f64],
+    ordered: bool,
     baseline: &[f64],
     canary: &[f64],
     canary_scale: f64,
@@ -142,7 +156,7 @@ fn rank_increment_scaled(
         &baseline[..len],
         &canary[..len],
     );
-    match exact_sums(values, scaled, baseline, canary) {
+    match exact_sums(values, scaled, ordered, baseline, canary) {
         Some(sums) => sums.increment(),
         None => merged_sums(values, baseline, canary, canary_scale).increment(),
     }
@@ -190,6 +204,7 @@ impl WindowSums {
 fn exact_sums(
     values: &[f64],
     scaled: &[f64],
+    ordered: bool,
     baseline: &[f64],
     canary: &[f64],
 ) -> Option<WindowSums> {
@@ -198,8 +213,6 @@ fn exact_sums(
     let (n_baseline, baseline_ties) = exact_arm_sums(baseline)?;
     let (n_canary, canary_ties) = exact_arm_sums(canary)?;
     // The pointer walk below assumes what the merge sees: finite, strictly increasing values.
-    let ordered = values.iter().fold(true, |ok, v| ok & v.is_finite())
-        && values.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]));
     if !ordered || n_baseline * n_canary >= EXACT_LIMIT {
         return None;
     }
@@ -330,15 +343,16 @@ impl LatencyShiftState {
         canary: &[f64],
     ) {
         let regress_scale = 1.0 + spec.max_increase;
-        let scaled = self.scaled.get(values, regress_scale);
-        let regress = rank_increment_scaled(values, scaled, baseline, canary, regress_scale);
+        let (scaled, ordered) = self.scaled.get(values, regress_scale);
+        let regress =
+            rank_increment_scaled(values, scaled, ordered, baseline, canary, regress_scale);
         // With the default promote margin (= max_increase) both processes are the same merge.
         let safe = if spec.promote_margin() == spec.max_increase {
             regress
         } else {
             let safe_scale = 1.0 + spec.promote_margin();
-            let scaled = self.scaled.get(values, safe_scale);
-            rank_increment_scaled(values, scaled, baseline, canary, safe_scale)
+            let (scaled, ordered) = self.scaled.get(values, safe_scale);
+            rank_increment_scaled(values, scaled, ordered, baseline, canary, safe_scale)
         };
         if let (Some(regress), Some(safe)) = (regress, safe) {
             self.regress.s += regress.s;
@@ -489,7 +503,7 @@ mod tests {
             for scale in [1.0, 1.02, 1.1, 1.0 / 1.1, 1.37] {
                 let merged = merged_sums(&values, baseline, canary, scale);
                 let scaled: Vec<f64> = values.iter().map(|v| v / scale).collect();
-                if let Some(split) = exact_sums(&values, &scaled, baseline, canary) {
+                if let Some(split) = exact_sums(&values, &scaled, true, baseline, canary) {
                     // Bit for bit, not just close.
                     assert_eq!(split, merged, "scale {scale}");
                 }
@@ -502,8 +516,8 @@ mod tests {
         // The split path is really taken for request counts.
         let (baseline, canary) = &windows[0];
         let scaled: Vec<f64> = values.iter().map(|v| v / 1.1).collect();
-        assert!(exact_sums(&values, &scaled, baseline, canary).is_some());
-        assert!(exact_sums(&values, &scaled, &windows[5].0, canary).is_none());
+        assert!(exact_sums(&values, &scaled, true, baseline, canary).is_some());
+        assert!(exact_sums(&values, &scaled, true, &windows[5].0, canary).is_none());
     }
 
     #[test]
