@@ -117,8 +117,69 @@ pub enum Side {
 /// over alternatives p' on the far side of p0. Under the one-sided null each ratio is a
 /// supermartingale (its one-step mean p·p'/p0 + (1−p)(1−p')/(1−p0) is ≤ 1 there), so the
 /// mixture is an e-process valid at every n, with ties and any stopping rule.
+///
+/// Equal bit for bit to `BernoulliMixture::new(p0, side).log_e(successes, trials)`, but stops
+/// building alternatives once the rest provably add exactly nothing: ln LR(x) = k·ln σ(x) +
+/// (n − k)·ln(1 − σ(x)) − const is concave in the alternative's log-odds x, and the grid walks
+/// x away from p0; once a computed term has fallen (by more than twice its rounding bound E)
+/// below the previous one and lies more than 800 + 2E below the largest so far, every later
+/// term is below the largest by more than 746, where `exp` underflows to exactly +0 (and none
+/// of them can be the largest). Far-off alternatives of large arms land there.
 pub fn bernoulli_log_e(successes: f64, trials: f64, p0: f64, side: Side) -> f64 {
-    BernoulliMixture::new(p0, side).log_e(successes, trials)
+    bernoulli_log_e_pruned(successes, trials, p0, side).0
+}
+
+/// [`bernoulli_log_e`] and the number of alternatives it built.
+fn bernoulli_log_e_pruned(successes: f64, trials: f64, p0: f64, side: Side) -> (f64, usize) {
+    if trials <= 0.0 {
+        return (0.0, 0);
+    }
+    // The same constants, terms and expressions as `BernoulliMixture::new` and `terms`.
+    let p0 = p0.clamp(1e-12, 1.0 - 1e-12);
+    let base = logit(p0);
+    let (ln_p0, ln_q0) = (p0.ln(), (1.0 - p0).ln());
+    let failures = (trials - successes).max(0.0);
+    let offsets = log_odds_offsets();
+    // Concavity needs non-negative weights; finite, not astronomically large ones keep every
+    // term finite.
+    let prunable =
+        successes.is_finite() && successes >= 0.0 && failures.is_finite() && trials < 1e250;
+    // Rounding bound of a term: each of ln_alt − ln p0 and ln_not_alt − ln q0 is within a few
+    // ulps of magnitudes ≤ |x| + |ln p0| + |ln q0| + 1 (libm's exp and ln_1p are within 1 ulp),
+    // times the weights; 1e-13 is several hundred times that.
+    let magnitude = base.abs() + offsets[LOG_ODDS_GRID_LEN - 1] + ln_p0.abs() + ln_q0.abs() + 4.0;
+    let rounding = 1e-13 * (successes + failures) * magnitude;
+    let mut terms = [0.0; LOG_ODDS_GRID_LEN];
+    let mut built = 0;
+    let (mut largest, mut previous) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for (term, &offset) in terms.iter_mut().zip(offsets) {
+        let x = match side {
+            Side::AtLeast => base - offset,
+            Side::AtMost => base + offset,
+        };
+        let e = x.exp();
+        let (ln_alt, ln_not_alt) = if x >= 0.0 {
+            let ln_1p_inverse = (1.0 / e).ln_1p();
+            (-ln_1p_inverse, -x - ln_1p_inverse)
+        } else {
+            let ln_1p_e = e.ln_1p();
+            (x - ln_1p_e, -ln_1p_e)
+        };
+        let (success_term, failure_term) = (ln_alt - ln_p0, ln_not_alt - ln_q0);
+        *term = successes * success_term + failures * failure_term;
+        built += 1;
+        let value = *term;
+        largest = largest.max(value);
+        if prunable && value < previous - 2.0 * rounding && value + 2.0 * rounding < largest - 800.0
+        {
+            break;
+        }
+        previous = value;
+    }
+    (
+        log_sum_exp(terms[..built].iter().copied()) - (LOG_ODDS_GRID_LEN as f64).ln(),
+        built,
+    )
 }
 
 /// The mixture of [`bernoulli_log_e`] for a fixed null p0 and side, with the per-alternative log
@@ -548,6 +609,42 @@ mod tests {
             assert_eq!(exp_below_max(d).to_bits(), d.exp().to_bits());
         }
         assert!((-745.0f64).exp() > 0.0);
+    }
+
+    /// The pruned e-value equals the mixture's over all alternatives bit for bit, and the
+    /// pruning happens: 20,000 nulls around the observed rate of arms of 10 to 10^9 trials.
+    #[test]
+    fn pruned_log_e_equals_the_full_mixture() {
+        let mut rng = ChaCha8Rng::seed_from_u64(43);
+        let mut pruned = 0;
+        for case in 0..20_000 {
+            let trials = 10f64.powf(1.0 + rng.random::<f64>() * 8.0).round();
+            let rate = 10f64.powf(-4.0 * rng.random::<f64>());
+            let successes = if case % 13 == 0 {
+                0.0
+            } else {
+                (rate * trials).round()
+            };
+            // Nulls from far below to far above the observed rate (log-odds ±6).
+            let observed = (successes / trials).clamp(1e-9, 1.0 - 1e-9);
+            let x = (observed / (1.0 - observed)).ln() + 12.0 * rng.random::<f64>() - 6.0;
+            let p0 = 1.0 / (1.0 + (-x).exp());
+            for side in [Side::AtLeast, Side::AtMost] {
+                let (ours, built) = bernoulli_log_e_pruned(successes, trials, p0, side);
+                let full = BernoulliMixture::new(p0, side).log_e(successes, trials);
+                assert_eq!(
+                    ours.to_bits(),
+                    full.to_bits(),
+                    "{successes}/{trials} at {p0} {side:?}: built {built}"
+                );
+                assert_eq!(
+                    full.to_bits(),
+                    reference::bernoulli_log_e(successes, trials, p0, side).to_bits()
+                );
+                pruned += usize::from(built < LOG_ODDS_GRID_LEN);
+            }
+        }
+        assert!(pruned > 5_000, "pruned {pruned} of 40,000");
     }
 
     /// Bit-for-bit the same bounds and e-values as before, over 20,000 generated cases: rates
