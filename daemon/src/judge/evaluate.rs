@@ -383,9 +383,13 @@ fn judge_latency_shift(
     // The same sums as `mann_whitney` on that pair (its arm sizes are the sequential sums
     // `latency_count` would recompute). The exact path accepts only whole counts in [0, 2^52),
     // so when it succeeds the counts need no further check.
-    let exact = shape_valid
-        .then(|| RankSums::exact_over_bins(baseline, canary))
-        .flatten();
+    let (exact, arms) = match shape_valid
+        .then(|| RankSums::exact_over_bins_with_arms(baseline, canary))
+        .flatten()
+    {
+        Some((sums, arms)) => (Some(sums), arms),
+        None => (None, None),
+    };
     let valid =
         shape_valid && (exact.is_some() || (counts_valid(baseline) && counts_valid(canary)));
     let mw = valid
@@ -429,6 +433,7 @@ fn judge_latency_shift(
                 canary,
                 HODGES_LEHMANN_CONFIDENCE,
                 lattice,
+                arms,
             )
         })
         .map(|h| HodgesLehmannEvidence {

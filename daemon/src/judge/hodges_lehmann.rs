@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::binomial::standard_normal_quantile;
 use super::histogram::{BinnedPair, LogBuckets, from_order_key, order_key};
-use super::mann_whitney::mann_whitney;
+#[cfg(test)]
+use super::mann_whitney::RankSums;
+use super::mann_whitney::{ArmSums, mann_whitney};
 
 /// Hodges-Lehmann shift estimate (canary − baseline) with a two-sided interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -426,25 +428,36 @@ pub(crate) struct LatticeLevels {
 /// then takes the general path).
 #[cfg(test)]
 fn lattice_levels(baseline: &[f64], canary: &[f64], confidence: f64) -> Option<LatticeLevels> {
-    lattice_levels_from(baseline, canary, confidence, None)
+    lattice_levels_from(baseline, canary, confidence, None, None)
 }
 
 /// [`lattice_levels`], each search starting from `start`'s level when given (the previous
 /// look's: the levels move little from look to look). Every search returns the smallest level
 /// whose exact count reaches its order, which does not depend on where it starts, so neither
-/// does the result.
+/// does the result. `arms`, when given, are the sums [`exact_arm_sums`] would compute over
+/// these arms before its final check (from the caller's pass over the same bins).
 fn lattice_levels_from(
     baseline: &[f64],
     canary: &[f64],
     confidence: f64,
     start: Option<LatticeLevels>,
+    arms: Option<ArmSums>,
 ) -> Option<LatticeLevels> {
     let (canary_first, canary_last) = occupied_range(canary)?;
     let (baseline_first, baseline_last) = occupied_range(baseline)?;
     let canary = &canary[canary_first..=canary_last];
     let baseline = &baseline[baseline_first..=baseline_last];
-    let (n_canary, canary_ties) = exact_arm_sums(canary)?;
-    let (n_baseline, baseline_ties) = exact_arm_sums(baseline)?;
+    // Over the occupied ranges the sums are the same (the bins left out hold zeros).
+    let checked = |total: f64, ties: f64| {
+        (total < EXACT_LIMIT && ties < EXACT_LIMIT).then_some((total, ties))
+    };
+    let ((n_canary, canary_ties), (n_baseline, baseline_ties)) = match arms {
+        Some(arms) => (
+            checked(arms.n_canary, arms.canary_ties)?,
+            checked(arms.n_baseline, arms.baseline_ties)?,
+        ),
+        None => (exact_arm_sums(canary)?, exact_arm_sums(baseline)?),
+    };
     let pairs = n_canary * n_baseline;
     if pairs >= EXACT_LIMIT || (canary_ties + baseline_ties) >= EXACT_LIMIT {
         return None;
@@ -545,18 +558,21 @@ pub fn hodges_lehmann_log_buckets(
     canary: &[f64],
     confidence: f64,
 ) -> Option<HodgesLehmann> {
-    hodges_lehmann_log_buckets_from(buckets, baseline, canary, confidence, &mut None)
+    hodges_lehmann_log_buckets_from(buckets, baseline, canary, confidence, &mut None, None)
 }
 
 /// [`hodges_lehmann_log_buckets`] starting its searches from `previous` (the levels of the
 /// last call, e.g. the previous look's), which it replaces with this call's. The result does
 /// not depend on the start (see [`lattice_levels_from`]); only the number of counts does.
+/// `arms`: each arm's sums as `RankSums::exact_over_bins_with_arms` returns them for these
+/// bins, when the caller has them.
 pub(crate) fn hodges_lehmann_log_buckets_from(
     buckets: &LogBuckets,
     baseline: &[f64],
     canary: &[f64],
     confidence: f64,
     previous: &mut Option<LatticeLevels>,
+    arms: Option<ArmSums>,
 ) -> Option<HodgesLehmann> {
     if !valid_confidence(confidence)
         || baseline.len() != buckets.len()
@@ -566,7 +582,7 @@ pub(crate) fn hodges_lehmann_log_buckets_from(
     }
     let log_growth = buckets.growth().ln();
     let levels = if log_growth >= MIN_LOG_GROWTH {
-        lattice_levels_from(baseline, canary, confidence, *previous)
+        lattice_levels_from(baseline, canary, confidence, *previous, arms)
     } else {
         None
     };
@@ -875,8 +891,13 @@ mod tests {
                 lower: levels.lower - shift,
                 upper: levels.upper + 2 * shift,
             };
-            let warm = lattice_levels_from(baseline, canary, confidence, Some(start));
+            let warm = lattice_levels_from(baseline, canary, confidence, Some(start), None);
             assert_eq!(warm, Some(levels), "start shifted by {shift}");
+        }
+        // The arm sums of the Mann-Whitney pass give the same levels.
+        if let Some((_, arms)) = RankSums::exact_over_bins_with_arms(baseline, canary) {
+            let shared = lattice_levels_from(baseline, canary, confidence, None, arms);
+            assert_eq!(shared, Some(levels));
         }
         assert_eq!(
             levels.estimate_half_steps - levels.low,

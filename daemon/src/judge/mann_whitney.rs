@@ -118,7 +118,20 @@ impl RankSums {
     /// (which also makes every count finite and non-negative); None otherwise.
     pub(crate) fn exact_over_bins(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
         let len = baseline.len().min(canary.len());
-        exact_rank_sums(&baseline[..len], &canary[..len])
+        exact_rank_sums(&baseline[..len], &canary[..len]).map(|(sums, _)| sums)
+    }
+
+    /// [`RankSums::exact_over_bins`] on arms of equal length, with each arm's Σ t and
+    /// Σ(t² − 1)·t (what `exact_arm_sums` returns for it, unchecked against 2^53) when every
+    /// count is also below 2^26; None as the first when the exact path does not apply.
+    pub(crate) fn exact_over_bins_with_arms(
+        baseline: &[f64],
+        canary: &[f64],
+    ) -> Option<(RankSums, Option<ArmSums>)> {
+        if baseline.len() != canary.len() {
+            return None;
+        }
+        exact_rank_sums(baseline, canary)
     }
 
     /// [`RankSums::over_bins`] by pushing the bins one by one.
@@ -168,14 +181,18 @@ impl RankSums {
 /// exact integer (U a multiple of ½ below 2^52), so any grouping gives the sequential sums.
 /// Blocks of four bins take their baseline positions B_<k from a local prefix plus one running
 /// total, and the sums go to four lanes (short dependency chains). None otherwise.
-fn exact_rank_sums(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
+fn exact_rank_sums(baseline: &[f64], canary: &[f64]) -> Option<(RankSums, Option<ArmSums>)> {
     const SHIFT: f64 = 4_503_599_627_370_496.0; // 2^52: (x + 2^52) − 2^52 rounds x to an integer
     const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    const COUNT_LIMIT: f64 = 67_108_864.0; // 2^26
     let whole = |ok: bool, &c: &f64| ok & (c >= 0.0) & (c < SHIFT) & ((c + SHIFT) - SHIFT == c);
     if !(baseline.iter().fold(true, whole) && canary.iter().fold(true, whole)) {
         return None;
     }
+    let small = |ok: bool, &c: &f64| ok & (c < COUNT_LIMIT);
+    let small = baseline.iter().fold(true, small) && canary.iter().fold(true, small);
     let (mut u, mut ties, mut n_canary) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    let (mut baseline_ties, mut canary_ties) = ([0.0f64; 4], [0.0f64; 4]);
     let mut below = 0.0f64;
     let (baseline_blocks, canary_blocks) = (baseline.chunks_exact(4), canary.chunks_exact(4));
     let (baseline_rest, canary_rest) = (baseline_blocks.remainder(), canary_blocks.remainder());
@@ -187,6 +204,8 @@ fn exact_rank_sums(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
             let t = b[k] + c[k];
             ties[k] += (t * t - 1.0) * t;
             n_canary[k] += c[k];
+            baseline_ties[k] += (b[k] * b[k] - 1.0) * b[k];
+            canary_ties[k] += (c[k] * c[k] - 1.0) * c[k];
         }
         below += before[3] + b[3];
     }
@@ -197,8 +216,11 @@ fn exact_rank_sums(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
         u_canary: lanes(u),
         tie_term: lanes(ties),
     };
+    let (mut baseline_ties, mut canary_ties) = (lanes(baseline_ties), lanes(canary_ties));
     for (b, c) in baseline_rest.iter().zip(canary_rest) {
         sums.push(*b, *c);
+        baseline_ties += (b * b - 1.0) * b;
+        canary_ties += (c * c - 1.0) * c;
     }
     // Rounding is monotone and every term is ≥ 0 (or −0): sums that stay below the limits at
     // the end were exact all along, and n_C·n_B < 2^52 bounds U and each of its terms.
@@ -206,7 +228,24 @@ fn exact_rank_sums(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
         && sums.n_canary < EXACT_LIMIT
         && sums.n_baseline * sums.n_canary < SHIFT
         && sums.tie_term < EXACT_LIMIT;
-    exact.then_some(sums)
+    // With counts below 2^26 each (t² − 1)·t is exact while the sums stay below 2^53 (the
+    // caller checks them as `exact_arm_sums` does); the arm sizes were checked above.
+    let arms = small.then_some(ArmSums {
+        n_baseline: sums.n_baseline,
+        baseline_ties,
+        n_canary: sums.n_canary,
+        canary_ties,
+    });
+    exact.then_some((sums, arms))
+}
+
+/// Each arm's size and Σ(t² − 1)·t over its bins.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ArmSums {
+    pub(crate) n_baseline: f64,
+    pub(crate) baseline_ties: f64,
+    pub(crate) n_canary: f64,
+    pub(crate) canary_ties: f64,
 }
 
 /// Upper tail Φ̄(z) = ½·erfc(z/√2): keeps its relative accuracy far in the tail, where
@@ -264,7 +303,7 @@ mod tests {
     fn blocked_sums_equal_the_sequential_sums_bit_for_bit() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
-        let mut exact_cases = 0;
+        let (mut exact_cases, mut arm_cases) = (0, 0);
         for case in 0..3_000 {
             let len = rng.random_range(0..300);
             let scale = [1.0, 100.0, 1e6, 1e9, 3e12][case % 5];
@@ -294,6 +333,27 @@ mod tests {
             )
             .is_some();
             exact_cases += usize::from(exact);
+            // The arm sums it hands the lattice are `exact_arm_sums`' whenever that accepts.
+            if baseline.len() == canary.len()
+                && let Some((_, Some(arms))) =
+                    RankSums::exact_over_bins_with_arms(&baseline, &canary)
+            {
+                use crate::judge::hodges_lehmann::exact_arm_sums;
+                const LIMIT: f64 = 9_007_199_254_740_992.0;
+                for (counts, n, ties) in [
+                    (&baseline, arms.n_baseline, arms.baseline_ties),
+                    (&canary, arms.n_canary, arms.canary_ties),
+                ] {
+                    let checked = (n < LIMIT && ties < LIMIT).then_some((n, ties));
+                    let direct = exact_arm_sums(counts);
+                    assert_eq!(
+                        checked.map(|(a, b)| (a.to_bits(), b.to_bits())),
+                        direct.map(|(a, b)| (a.to_bits(), b.to_bits())),
+                        "case {case}"
+                    );
+                }
+                arm_cases += 1;
+            }
             let blocked = RankSums::over_bins(&baseline, &canary);
             let sequential = sequential_sums(&baseline, &canary);
             let same = bits(&blocked) == bits(&sequential)
@@ -302,6 +362,7 @@ mod tests {
         }
         // Both paths were exercised.
         assert!(exact_cases > 1_000 && exact_cases < 2_900, "{exact_cases}");
+        assert!(arm_cases > 500, "{arm_cases}");
     }
 
     #[test]
