@@ -68,6 +68,8 @@ struct LookCache {
     quantiles: QuantileCache,
     /// The last look's Hodges-Lehmann lattice levels: where the next look's searches start.
     lattice: Option<LatticeLevels>,
+    /// (scale bits, `values` / scale) for the latency check's canary scales.
+    scaled: Vec<(u64, Vec<f64>)>,
 }
 
 impl PartialEq for LookCache {
@@ -79,11 +81,12 @@ impl PartialEq for LookCache {
 impl LookCache {
     /// The bucket values of `buckets`, computed when the scheme is new to the cache.
     fn values(&mut self, buckets: &LogBuckets) -> &[f64] {
-        self.parts(buckets).values
+        self.parts(buckets, &[]).values
     }
 
-    /// The bucket values, the quantile checks' cache and the last lattice levels.
-    fn parts(&mut self, buckets: &LogBuckets) -> LookParts<'_> {
+    /// The bucket values (also divided by each of `scales`), the quantile checks' cache and
+    /// the last lattice levels.
+    fn parts(&mut self, buckets: &LogBuckets, scales: &[f64]) -> LookParts<'_> {
         if self.buckets.as_ref() != Some(buckets) {
             self.values = bucket_values(buckets);
             self.values_ordered = self.values.iter().fold(true, |ok, v| ok & v.is_finite())
@@ -92,10 +95,18 @@ impl LookCache {
                     .windows(2)
                     .fold(true, |ok, w| ok & (w[0] < w[1]));
             self.buckets = Some(buckets.clone());
+            self.scaled.clear();
+        }
+        for &scale in scales {
+            if !self.scaled.iter().any(|(bits, _)| *bits == scale.to_bits()) {
+                let scaled = self.values.iter().map(|value| value / scale).collect();
+                self.scaled.push((scale.to_bits(), scaled));
+            }
         }
         LookParts {
             values: &self.values,
             values_ordered: self.values_ordered,
+            scaled: &self.scaled,
             quantiles: &mut self.quantiles,
             lattice: &mut self.lattice,
         }
@@ -106,6 +117,7 @@ impl LookCache {
 struct LookParts<'a> {
     values: &'a [f64],
     values_ordered: bool,
+    scaled: &'a [(u64, Vec<f64>)],
     quantiles: &'a mut QuantileCache,
     lattice: &'a mut Option<LatticeLevels>,
 }
@@ -258,12 +270,27 @@ fn evaluate_sequential(
     observation: &Observation,
     cache: &mut LookCache,
 ) -> Verdict {
+    let scales = spec
+        .checks
+        .latency
+        .as_ref()
+        .map(|latency| [1.0 + latency.max_increase, 1.0 + latency.promote_margin()]);
     let LookParts {
         values,
         values_ordered,
+        scaled,
         quantiles,
         lattice,
-    } = cache.parts(&observation.buckets);
+    } = cache.parts(
+        &observation.buckets,
+        scales.as_ref().map_or(&[], |s| &s[..]),
+    );
+    let scaled_by = |scale: f64| {
+        scaled
+            .iter()
+            .find(|(bits, _)| *bits == scale.to_bits())
+            .map_or(&[][..], |(_, values)| &values[..])
+    };
     let checks_spec = &spec.checks;
     let total_weight: f64 = checks_spec.latency.iter().map(|l| l.weight).sum::<f64>()
         + checks_spec.quantiles.iter().map(|q| q.weight).sum::<f64>()
@@ -273,9 +300,12 @@ fn evaluate_sequential(
     let mut checks = Vec::new();
 
     if let Some(latency) = &checks_spec.latency {
-        state.latency_shift.update(
+        state.latency_shift.update_scaled(
             latency,
             values,
+            values_ordered,
+            scaled_by(1.0 + latency.max_increase),
+            scaled_by(1.0 + latency.promote_margin()),
             &observation.baseline.latency,
             &observation.canary.latency,
         );
@@ -715,7 +745,9 @@ fn append_kayenta_points(
 mod tests {
     use super::*;
     use crate::judge::observation::RequestSample;
-    use crate::judge::spec::{AbsoluteSpec, ChecksSpec, ErrorRateSpec, QuantileSpec};
+    use crate::judge::spec::{
+        AbsoluteSpec, ChecksSpec, ErrorRateSpec, LatencyShiftSpec, QuantileSpec,
+    };
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, LogNormal};
@@ -837,6 +869,48 @@ mod tests {
             ] {
                 assert!((a - b).abs() <= 1e-9 * a, "{general:?} {lattice:?}");
             }
+        }
+    }
+
+    /// The look's cached scaled values give the rank processes of `LatencyShiftState::update`
+    /// (also with a promote margin of its own, so two scales), look after look.
+    #[test]
+    fn cached_look_gives_the_same_rank_processes() {
+        let spec = JudgeSpec {
+            checks: ChecksSpec {
+                latency: Some(LatencyShiftSpec {
+                    promote_margin: Some(0.03),
+                    ..LatencyShiftSpec::default()
+                }),
+                ..ChecksSpec::default()
+            },
+            ..JudgeSpec::default()
+        };
+        let latency = spec.checks.latency.clone().expect("latency check");
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let mut state = JudgeState::new();
+        let mut direct = LatencyShiftState::default();
+        let values = bucket_values(&buckets());
+        for look in 0..8 {
+            let observation = Observation::from_samples(
+                buckets(),
+                look * 60,
+                (look + 1) * 60,
+                &samples(&mut rng, 900, 100.0, 0.01),
+                &samples(&mut rng, 100, 104.0, 0.01),
+            );
+            evaluate(&spec, &mut state, &observation);
+            direct.update(
+                &latency,
+                &values,
+                &observation.baseline.latency,
+                &observation.canary.latency,
+            );
+            assert_eq!(state.latency_shift, direct);
+            assert_eq!(
+                state.latency_shift.safe.s.to_bits(),
+                direct.safe.s.to_bits()
+            );
         }
     }
 

@@ -109,6 +109,7 @@ impl RankSums {
 
     /// The sums over whole bins (`baseline[k]`, `canary[k]` in increasing value order), equal
     /// bit for bit to pushing them one by one.
+    #[cfg(test)]
     pub(crate) fn over_bins(baseline: &[f64], canary: &[f64]) -> RankSums {
         Self::exact_over_bins(baseline, canary)
             .unwrap_or_else(|| Self::sequential_over_bins(baseline, canary))
@@ -116,6 +117,7 @@ impl RankSums {
 
     /// [`RankSums::over_bins`] when every count is whole in [0, 2^52) and the sums stay exact
     /// (which also makes every count finite and non-negative); None otherwise.
+    #[cfg(test)]
     pub(crate) fn exact_over_bins(baseline: &[f64], canary: &[f64]) -> Option<RankSums> {
         let len = baseline.len().min(canary.len());
         exact_rank_sums(&baseline[..len], &canary[..len]).map(|(sums, _)| sums)

@@ -354,6 +354,42 @@ impl LatencyShiftState {
             let (scaled, ordered) = self.scaled.get(values, safe_scale);
             rank_increment_scaled(values, scaled, ordered, baseline, canary, safe_scale)
         };
+        self.add(regress, safe);
+    }
+
+    /// [`LatencyShiftState::update`] with the values divided by 1 + `max_increase` and by
+    /// 1 + `promote_margin`, and whether the values are finite and strictly increasing,
+    /// supplied by the caller (the judge keeps them per bucket scheme).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn update_scaled(
+        &mut self,
+        spec: &LatencyShiftSpec,
+        values: &[f64],
+        ordered: bool,
+        regress_scaled: &[f64],
+        safe_scaled: &[f64],
+        baseline: &[f64],
+        canary: &[f64],
+    ) {
+        let regress_scale = 1.0 + spec.max_increase;
+        let regress = rank_increment_scaled(
+            values,
+            regress_scaled,
+            ordered,
+            baseline,
+            canary,
+            regress_scale,
+        );
+        let safe = if spec.promote_margin() == spec.max_increase {
+            regress
+        } else {
+            let safe_scale = 1.0 + spec.promote_margin();
+            rank_increment_scaled(values, safe_scaled, ordered, baseline, canary, safe_scale)
+        };
+        self.add(regress, safe);
+    }
+
+    fn add(&mut self, regress: Option<RankIncrement>, safe: Option<RankIncrement>) {
         if let (Some(regress), Some(safe)) = (regress, safe) {
             self.regress.s += regress.s;
             self.regress.v += regress.v;
