@@ -262,7 +262,7 @@ pub(crate) fn exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
     // Whole and in [0, 2^26): one mask per count (NaN fails every comparison), a branch-free
     // fold so that it vectorises.
     let whole = counts.iter().fold(true, |ok, &t| {
-        ok & (t >= 0.0) & (t < COUNT_LIMIT) & ((t + SHIFT) - SHIFT == t)
+        ok & (0.0..COUNT_LIMIT).contains(&t) & ((t + SHIFT) - SHIFT == t)
     });
     if !whole {
         return None;

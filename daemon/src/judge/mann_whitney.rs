@@ -187,7 +187,7 @@ fn exact_rank_sums(baseline: &[f64], canary: &[f64]) -> Option<(RankSums, Option
     const SHIFT: f64 = 4_503_599_627_370_496.0; // 2^52: (x + 2^52) − 2^52 rounds x to an integer
     const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
     const COUNT_LIMIT: f64 = 67_108_864.0; // 2^26
-    let whole = |ok: bool, &c: &f64| ok & (c >= 0.0) & (c < SHIFT) & ((c + SHIFT) - SHIFT == c);
+    let whole = |ok: bool, &c: &f64| ok & (0.0..SHIFT).contains(&c) & ((c + SHIFT) - SHIFT == c);
     if !(baseline.iter().fold(true, whole) && canary.iter().fold(true, whole)) {
         return None;
     }

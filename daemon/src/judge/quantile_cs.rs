@@ -67,7 +67,7 @@ pub fn cumulative_counts_into(counts: &[f64], cumulative: &mut Vec<f64>) {
     cumulative.reserve(counts.len());
     // Branch-free so that it vectorises; NaN fails every comparison.
     let whole = counts.iter().fold(true, |ok, &c| {
-        ok & (c >= 0.0) & (c < SHIFT) & ((c + SHIFT) - SHIFT == c)
+        ok & (0.0..SHIFT).contains(&c) & ((c + SHIFT) - SHIFT == c)
     });
     if whole {
         let blocks = counts.chunks_exact(8);
