@@ -97,6 +97,10 @@ impl LookCache {
             self.buckets = Some(buckets.clone());
             self.scaled.clear();
         }
+        // A few specs' worth: a caller that changes the margins every look does not grow it.
+        if self.scaled.len() + scales.len() > 8 {
+            self.scaled.clear();
+        }
         for &scale in scales {
             if !self.scaled.iter().any(|(bits, _)| *bits == scale.to_bits()) {
                 let scaled = self.values.iter().map(|value| value / scale).collect();

@@ -179,6 +179,10 @@ impl QuantileCache {
         {
             Some(position) => position,
             None => {
+                // A few specs' worth (see `LookCache`).
+                if self.mixtures.len() >= 16 {
+                    self.mixtures.clear();
+                }
                 self.mixtures.push((q.to_bits(), QuantileMixtures::new(q)));
                 self.mixtures.len() - 1
             }
