@@ -11,7 +11,7 @@
 
 use super::anytime::{Side, bernoulli_log_e, proportion_bounds};
 use super::observation::ArmObservation;
-use super::quantile_cs::{quantile_bounds, quantile_label};
+use super::quantile_cs::{QuantileCache, quantile_bounds_with, quantile_label};
 use super::spec::{AbsoluteMetric, AbsoluteSpec};
 use super::verdict::{CheckResult, Interval, Outcome};
 
@@ -23,9 +23,28 @@ pub fn judge_absolute(
     values: &[f64],
     canary: &ArmObservation,
 ) -> CheckResult {
+    judge_absolute_with(
+        spec,
+        metric,
+        alpha,
+        values,
+        canary,
+        &mut QuantileCache::default(),
+    )
+}
+
+/// [`judge_absolute`] with the quantile mixtures and buffer kept by the caller.
+pub(crate) fn judge_absolute_with(
+    spec: &AbsoluteSpec,
+    metric: AbsoluteMetric,
+    alpha: f64,
+    values: &[f64],
+    canary: &ArmObservation,
+    cache: &mut QuantileCache,
+) -> CheckResult {
     match metric {
         AbsoluteMetric::LatencyQuantileMs(q) => {
-            judge_latency_limit(q, spec.max, alpha, values, &canary.latency)
+            latency_limit(q, spec.max, alpha, values, &canary.latency, cache)
         }
         AbsoluteMetric::ErrorRate(kind) => {
             let name = format!("absolute_{}", spec.metric.trim());
@@ -42,9 +61,28 @@ pub fn judge_latency_limit(
     values: &[f64],
     canary: &[f64],
 ) -> CheckResult {
+    latency_limit(
+        q,
+        max_ms,
+        alpha,
+        values,
+        canary,
+        &mut QuantileCache::default(),
+    )
+}
+
+fn latency_limit(
+    q: f64,
+    max_ms: f64,
+    alpha: f64,
+    values: &[f64],
+    canary: &[f64],
+    cache: &mut QuantileCache,
+) -> CheckResult {
     let label = quantile_label(q);
     let name = format!("absolute_{label}_ms");
-    let bounds = quantile_bounds(values, canary, q, alpha);
+    let (mixtures, cumulative) = cache.for_quantile(q);
+    let bounds = quantile_bounds_with(values, canary, q, alpha, mixtures, cumulative);
     let n = bounds.n as u64;
     if n == 0 {
         return CheckResult::no_data(

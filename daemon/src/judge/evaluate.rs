@@ -16,14 +16,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::absolute::judge_absolute;
+use super::absolute::judge_absolute_with;
 use super::error_rate::{ErrorRatioState, ErrorTotals, judge_errors};
 use super::histogram::LogBuckets;
-use super::hodges_lehmann::hodges_lehmann_log_buckets;
+use super::hodges_lehmann::{LatticeLevels, hodges_lehmann_log_buckets_from};
 use super::kayenta::{self, Classification, KayentaConfig, MetricSeries, ScoreClassification};
 use super::mann_whitney::RankSums;
 use super::observation::{ArmObservation, ErrorKind, Observation};
-use super::quantile_cs::judge_quantile;
+use super::quantile_cs::{QuantileCache, judge_quantile_with};
 use super::sequential::{LatencyShiftState, MixtureBoundary, decide};
 use super::spec::{JudgeMethod, JudgeSpec, LatencyShiftSpec};
 use super::verdict::{
@@ -49,6 +49,81 @@ pub struct JudgeState {
     pub error_ratios: Vec<ErrorRatioState>,
     /// Per-interval series for the Kayenta judge.
     pub kayenta_series: Vec<KayentaSeries>,
+    /// Values derived from the spec and the bucket scheme alone, kept between looks so that a
+    /// look does not rebuild them; never journaled (rebuilt after a resume).
+    #[serde(skip)]
+    cache: LookCache,
+}
+
+/// See [`JudgeState::cache`]. Equal to every other cache: it only holds what can be rebuilt,
+/// so two states with the same journaled fields judge the same.
+#[derive(Debug, Clone, Default)]
+struct LookCache {
+    /// The scheme `values` were computed for.
+    buckets: Option<LogBuckets>,
+    /// [`bucket_values`] of `buckets`.
+    values: Vec<f64>,
+    /// Whether `values` are finite and strictly increasing.
+    values_ordered: bool,
+    quantiles: QuantileCache,
+    /// The last look's Hodges-Lehmann lattice levels: where the next look's searches start.
+    lattice: Option<LatticeLevels>,
+    /// (scale bits, `values` / scale) for the latency check's canary scales.
+    scaled: Vec<(u64, Vec<f64>)>,
+}
+
+impl PartialEq for LookCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl LookCache {
+    /// The bucket values of `buckets`, computed when the scheme is new to the cache.
+    fn values(&mut self, buckets: &LogBuckets) -> &[f64] {
+        self.parts(buckets, &[]).values
+    }
+
+    /// The bucket values (also divided by each of `scales`), the quantile checks' cache and
+    /// the last lattice levels.
+    fn parts(&mut self, buckets: &LogBuckets, scales: &[f64]) -> LookParts<'_> {
+        if self.buckets.as_ref() != Some(buckets) {
+            self.values = bucket_values(buckets);
+            self.values_ordered = self.values.iter().fold(true, |ok, v| ok & v.is_finite())
+                && self
+                    .values
+                    .windows(2)
+                    .fold(true, |ok, w| ok & (w[0] < w[1]));
+            self.buckets = Some(buckets.clone());
+            self.scaled.clear();
+        }
+        // A few specs' worth: a caller that changes the margins every look does not grow it.
+        if self.scaled.len() + scales.len() > 8 {
+            self.scaled.clear();
+        }
+        for &scale in scales {
+            if !self.scaled.iter().any(|(bits, _)| *bits == scale.to_bits()) {
+                let scaled = self.values.iter().map(|value| value / scale).collect();
+                self.scaled.push((scale.to_bits(), scaled));
+            }
+        }
+        LookParts {
+            values: &self.values,
+            values_ordered: self.values_ordered,
+            scaled: &self.scaled,
+            quantiles: &mut self.quantiles,
+            lattice: &mut self.lattice,
+        }
+    }
+}
+
+/// The parts of a [`LookCache`] one look uses.
+struct LookParts<'a> {
+    values: &'a [f64],
+    values_ordered: bool,
+    scaled: &'a [(u64, Vec<f64>)],
+    quantiles: &'a mut QuantileCache,
+    lattice: &'a mut Option<LatticeLevels>,
 }
 
 /// One Kayenta metric's per-interval points; None marks an interval where the arm had no data
@@ -164,7 +239,6 @@ pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observat
         };
     }
     let bins = observation.buckets.len();
-    let values = bucket_values(&observation.buckets);
     if observation.baseline.latency.len() != bins || observation.canary.latency.len() != bins {
         return Verdict {
             overall: Outcome::Inconclusive,
@@ -181,18 +255,46 @@ pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observat
     state.baseline.accumulate(&observation.baseline);
     state.canary.accumulate(&observation.canary);
 
-    match spec.method {
-        JudgeMethod::Sequential => evaluate_sequential(spec, state, observation, &values),
-        JudgeMethod::Kayenta => evaluate_kayenta(spec, state, observation, &values),
-    }
+    // Taken out of the state for the look so that the checks can borrow both.
+    let mut cache = std::mem::take(&mut state.cache);
+    let verdict = match spec.method {
+        JudgeMethod::Sequential => evaluate_sequential(spec, state, observation, &mut cache),
+        JudgeMethod::Kayenta => {
+            let values = cache.values(&observation.buckets);
+            evaluate_kayenta(spec, state, observation, values)
+        }
+    };
+    state.cache = cache;
+    verdict
 }
 
 fn evaluate_sequential(
     spec: &JudgeSpec,
     state: &mut JudgeState,
     observation: &Observation,
-    values: &[f64],
+    cache: &mut LookCache,
 ) -> Verdict {
+    let scales = spec
+        .checks
+        .latency
+        .as_ref()
+        .map(|latency| [1.0 + latency.max_increase, 1.0 + latency.promote_margin()]);
+    let LookParts {
+        values,
+        values_ordered,
+        scaled,
+        quantiles,
+        lattice,
+    } = cache.parts(
+        &observation.buckets,
+        scales.as_ref().map_or(&[], |s| &s[..]),
+    );
+    let scaled_by = |scale: f64| {
+        scaled
+            .iter()
+            .find(|(bits, _)| *bits == scale.to_bits())
+            .map_or(&[][..], |(_, values)| &values[..])
+    };
     let checks_spec = &spec.checks;
     let total_weight: f64 = checks_spec.latency.iter().map(|l| l.weight).sum::<f64>()
         + checks_spec.quantiles.iter().map(|q| q.weight).sum::<f64>()
@@ -202,9 +304,12 @@ fn evaluate_sequential(
     let mut checks = Vec::new();
 
     if let Some(latency) = &checks_spec.latency {
-        state.latency_shift.update(
+        state.latency_shift.update_scaled(
             latency,
             values,
+            values_ordered,
+            scaled_by(1.0 + latency.max_increase),
+            scaled_by(1.0 + latency.promote_margin()),
             &observation.baseline.latency,
             &observation.canary.latency,
         );
@@ -213,16 +318,19 @@ fn evaluate_sequential(
             share(latency.weight),
             &state.latency_shift,
             values,
+            values_ordered,
             state,
+            lattice,
         ));
     }
     for quantile in &checks_spec.quantiles {
-        checks.push(judge_quantile(
+        checks.push(judge_quantile_with(
             quantile,
             share(quantile.weight),
             values,
             &state.baseline.latency,
             &state.canary.latency,
+            quantiles,
         ));
     }
     state
@@ -255,12 +363,13 @@ fn evaluate_sequential(
     for absolute in &checks_spec.absolute {
         let alpha = share(absolute.weight);
         match absolute.parsed_metric() {
-            Ok(metric) => checks.push(judge_absolute(
+            Ok(metric) => checks.push(judge_absolute_with(
                 absolute,
                 metric,
                 alpha,
                 values,
                 &state.canary,
+                quantiles,
             )),
             Err(error) => checks.push(CheckResult {
                 outcome: Outcome::Inconclusive,
@@ -289,33 +398,39 @@ fn judge_latency_shift(
     alpha: f64,
     shift: &LatencyShiftState,
     values: &[f64],
+    values_ordered: bool,
     state: &JudgeState,
+    lattice: &mut Option<LatticeLevels>,
 ) -> CheckResult {
     let name = "latency_shift";
     // The evidence needs the checks `BinnedPair::from_counts` makes (equal lengths, finite
     // increasing values, finite non-negative counts), done here without copying the bins
-    // (branch-free folds over each slice so that they vectorise).
+    // (the values' once per bucket scheme, the counts' by branch-free folds that vectorise).
     let (baseline, canary) = (&state.baseline.latency, &state.canary.latency);
     let counts_valid = |counts: &[f64]| {
         counts
             .iter()
             .fold(true, |ok, c| ok & c.is_finite() & (*c >= 0.0))
     };
-    let valid = values.len() == baseline.len()
-        && values.len() == canary.len()
-        && values.iter().fold(true, |ok, v| ok & v.is_finite())
-        && values.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]))
-        && counts_valid(baseline)
-        && counts_valid(canary);
-    // The same sums in the same order as `mann_whitney` on that pair; its arm sizes are the
-    // sequential sums `latency_count` would recompute.
+    let shape_valid =
+        values.len() == baseline.len() && values.len() == canary.len() && values_ordered;
+    // The same sums as `mann_whitney` on that pair (its arm sizes are the sequential sums
+    // `latency_count` would recompute). The exact path accepts only whole counts in [0, 2^52),
+    // so when it succeeds the counts need no further check.
+    let (exact, arms) = match shape_valid
+        .then(|| RankSums::exact_over_bins_with_arms(baseline, canary))
+        .flatten()
+    {
+        Some((sums, arms)) => (Some(sums), arms),
+        None => (None, None),
+    };
+    let valid =
+        shape_valid && (exact.is_some() || (counts_valid(baseline) && counts_valid(canary)));
     let mw = valid
         .then(|| {
-            let mut sums = RankSums::default();
-            for (b, c) in baseline.iter().zip(canary) {
-                sums.push(*b, *c);
-            }
-            sums.finish()
+            exact
+                .unwrap_or_else(|| RankSums::sequential_over_bins(baseline, canary))
+                .finish()
         })
         .flatten();
     let (n_baseline, n_canary) = match &mw {
@@ -346,7 +461,14 @@ fn judge_latency_shift(
         .as_ref()
         .filter(|_| valid)
         .and_then(|buckets| {
-            hodges_lehmann_log_buckets(buckets, baseline, canary, HODGES_LEHMANN_CONFIDENCE)
+            hodges_lehmann_log_buckets_from(
+                buckets,
+                baseline,
+                canary,
+                HODGES_LEHMANN_CONFIDENCE,
+                lattice,
+                arms,
+            )
         })
         .map(|h| HodgesLehmannEvidence {
             estimate: h.estimate,
@@ -627,7 +749,9 @@ fn append_kayenta_points(
 mod tests {
     use super::*;
     use crate::judge::observation::RequestSample;
-    use crate::judge::spec::{AbsoluteSpec, ChecksSpec, ErrorRateSpec, QuantileSpec};
+    use crate::judge::spec::{
+        AbsoluteSpec, ChecksSpec, ErrorRateSpec, LatencyShiftSpec, QuantileSpec,
+    };
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, LogNormal};
@@ -749,6 +873,48 @@ mod tests {
             ] {
                 assert!((a - b).abs() <= 1e-9 * a, "{general:?} {lattice:?}");
             }
+        }
+    }
+
+    /// The look's cached scaled values give the rank processes of `LatencyShiftState::update`
+    /// (also with a promote margin of its own, so two scales), look after look.
+    #[test]
+    fn cached_look_gives_the_same_rank_processes() {
+        let spec = JudgeSpec {
+            checks: ChecksSpec {
+                latency: Some(LatencyShiftSpec {
+                    promote_margin: Some(0.03),
+                    ..LatencyShiftSpec::default()
+                }),
+                ..ChecksSpec::default()
+            },
+            ..JudgeSpec::default()
+        };
+        let latency = spec.checks.latency.clone().expect("latency check");
+        let mut rng = ChaCha8Rng::seed_from_u64(29);
+        let mut state = JudgeState::new();
+        let mut direct = LatencyShiftState::default();
+        let values = bucket_values(&buckets());
+        for look in 0..8 {
+            let observation = Observation::from_samples(
+                buckets(),
+                look * 60,
+                (look + 1) * 60,
+                &samples(&mut rng, 900, 100.0, 0.01),
+                &samples(&mut rng, 100, 104.0, 0.01),
+            );
+            evaluate(&spec, &mut state, &observation);
+            direct.update(
+                &latency,
+                &values,
+                &observation.baseline.latency,
+                &observation.canary.latency,
+            );
+            assert_eq!(state.latency_shift, direct);
+            assert_eq!(
+                state.latency_shift.safe.s.to_bits(),
+                direct.safe.s.to_bits()
+            );
         }
     }
 

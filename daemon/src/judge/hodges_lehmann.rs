@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use super::binomial::standard_normal_quantile;
 use super::histogram::{BinnedPair, LogBuckets, from_order_key, order_key};
-use super::mann_whitney::mann_whitney;
+#[cfg(test)]
+use super::mann_whitney::RankSums;
+use super::mann_whitney::{ArmSums, mann_whitney};
 
 /// Hodges-Lehmann shift estimate (canary − baseline) with a two-sided interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -257,14 +259,17 @@ fn occupied_range(counts: &[f64]) -> Option<(usize, usize)> {
 /// sums bit for bit whatever the order. None otherwise. Lanes so that the loop vectorises.
 pub(crate) fn exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
     const SHIFT: f64 = 4_503_599_627_370_496.0; // 2^52: (x + 2^52) − 2^52 rounds x to an integer
-    // Per lane: Σ t, Σ(t² − 1)·t, Σ|round(t) − t| (NaN for NaN and ∞), min and max. Plain adds
-    // and compare-selects (no NaN-aware min/max, the rounding sum catches NaN), so the loop
-    // vectorises.
+    // Whole and in [0, 2^26): one mask per count (NaN fails every comparison), a branch-free
+    // fold so that it vectorises.
+    let whole = counts.iter().fold(true, |ok, &t| {
+        ok & (0.0..COUNT_LIMIT).contains(&t) & ((t + SHIFT) - SHIFT == t)
+    });
+    if !whole {
+        return None;
+    }
+    // Per lane Σ t and Σ(t² − 1)·t.
     let mut total = [0.0f64; 4];
     let mut ties = [0.0f64; 4];
-    let mut off_integer = [0.0f64; 4];
-    let mut low = [0.0f64; 4];
-    let mut high = [0.0f64; 4];
     let chunks = counts.chunks_exact(4);
     let rest = chunks.remainder();
     for chunk in chunks {
@@ -272,30 +277,16 @@ pub(crate) fn exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
             let t = chunk[k];
             total[k] += t;
             ties[k] += (t * t - 1.0) * t;
-            off_integer[k] += ((t + SHIFT) - SHIFT - t).abs();
-            low[k] = if t < low[k] { t } else { low[k] };
-            high[k] = if t > high[k] { t } else { high[k] };
         }
     }
-    let [mut total, mut ties, mut off_integer] =
-        [total, ties, off_integer].map(|lanes| lanes.iter().sum::<f64>());
-    let mut low = low.iter().fold(0.0f64, |a, &b| if b < a { b } else { a });
-    let mut high = high.iter().fold(0.0f64, |a, &b| if b > a { b } else { a });
+    let [mut total, mut ties] = [total, ties].map(|lanes| lanes.iter().sum::<f64>());
     for &t in rest {
         total += t;
         ties += (t * t - 1.0) * t;
-        off_integer += ((t + SHIFT) - SHIFT - t).abs();
-        low = if t < low { t } else { low };
-        high = if t > high { t } else { high };
     }
     // Terms are ≥ −0 and whole, so a rounded partial sum would leave a total ≥ 2^53 (rounding is
     // monotone): checking the final sums suffices.
-    let exact = off_integer == 0.0
-        && low >= 0.0
-        && high < COUNT_LIMIT
-        && total < EXACT_LIMIT
-        && ties < EXACT_LIMIT;
-    exact.then_some((total, ties))
+    (total < EXACT_LIMIT && ties < EXACT_LIMIT).then_some((total, ties))
 }
 
 /// Σ a_k·b_k over the common length, eight independent lanes (exact here, so order-free).
@@ -324,8 +315,7 @@ struct Lattice<'a> {
     canary_first: isize,
     /// canary_before[i − canary_first] = Σ_{i' < i} c_i' (one entry more than `canary`).
     canary_before: Vec<f64>,
-    /// Baseline counts over its occupied range [baseline_first, baseline_last].
-    baseline: &'a [f64],
+    /// The baseline's occupied range [baseline_first, baseline_last].
     baseline_first: isize,
     baseline_last: isize,
     /// baseline_from[j − baseline_first] = Σ_{j' ≥ j} b_j' over the occupied range.
@@ -422,72 +412,71 @@ impl Lattice<'_> {
         }
         low
     }
-
-    /// Smallest level above `d` holding an occupied pair (`d` itself if none): for each occupied
-    /// canary bin, the nearest occupied baseline bin below i − d.
-    fn next_level_above(&self, d: isize) -> isize {
-        let mut best = isize::MAX;
-        let mut baseline = self.baseline_first;
-        let mut previous_occupied = None;
-        for (offset, &c) in self.canary.iter().enumerate() {
-            if c == 0.0 {
-                continue;
-            }
-            let i = self.canary_first + offset as isize;
-            while baseline <= self.baseline_last && baseline < i - d {
-                if self.baseline[(baseline - self.baseline_first) as usize] > 0.0 {
-                    previous_occupied = Some(baseline);
-                }
-                baseline += 1;
-            }
-            if let Some(j) = previous_occupied {
-                best = best.min(i - j);
-            }
-        }
-        if best == isize::MAX { d } else { best }
-    }
 }
 
 /// Lattice positions of the estimate (in half steps: the midpoint of two levels) and the bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct LatticeLevels {
+pub(crate) struct LatticeLevels {
     estimate_half_steps: isize,
+    /// The lower median's level (where the search for the estimate ends).
+    low: isize,
     lower: isize,
     upper: isize,
 }
 
 /// The exact lattice search, or None when the counts leave the exact-integer range (the caller
 /// then takes the general path).
+#[cfg(test)]
 fn lattice_levels(baseline: &[f64], canary: &[f64], confidence: f64) -> Option<LatticeLevels> {
+    lattice_levels_from(baseline, canary, confidence, None, None)
+}
+
+/// [`lattice_levels`], each search starting from `start`'s level when given (the previous
+/// look's: the levels move little from look to look). Every search returns the smallest level
+/// whose exact count reaches its order, which does not depend on where it starts, so neither
+/// does the result. `arms`, when given, are the sums [`exact_arm_sums`] would compute over
+/// these arms before its final check (from the caller's pass over the same bins).
+fn lattice_levels_from(
+    baseline: &[f64],
+    canary: &[f64],
+    confidence: f64,
+    start: Option<LatticeLevels>,
+    arms: Option<ArmSums>,
+) -> Option<LatticeLevels> {
     let (canary_first, canary_last) = occupied_range(canary)?;
     let (baseline_first, baseline_last) = occupied_range(baseline)?;
     let canary = &canary[canary_first..=canary_last];
     let baseline = &baseline[baseline_first..=baseline_last];
-    let (n_canary, canary_ties) = exact_arm_sums(canary)?;
-    let (n_baseline, baseline_ties) = exact_arm_sums(baseline)?;
+    // Over the occupied ranges the sums are the same (the bins left out hold zeros).
+    let checked = |total: f64, ties: f64| {
+        (total < EXACT_LIMIT && ties < EXACT_LIMIT).then_some((total, ties))
+    };
+    let ((n_canary, canary_ties), (n_baseline, baseline_ties)) = match arms {
+        Some(arms) => (
+            checked(arms.n_canary, arms.canary_ties)?,
+            checked(arms.n_baseline, arms.baseline_ties)?,
+        ),
+        None => (exact_arm_sums(canary)?, exact_arm_sums(baseline)?),
+    };
     let pairs = n_canary * n_baseline;
     if pairs >= EXACT_LIMIT || (canary_ties + baseline_ties) >= EXACT_LIMIT {
         return None;
     }
-    // Whole counts below 2^53 in total: running sums in integers are exact (and shorter chains).
+    // Whole counts below 2^53 in total: every running sum is an exact integer, whatever the
+    // grouping (blocked sums, shorter chains).
     let mut canary_before = Vec::with_capacity(canary.len() + 1);
-    let mut running = 0u64;
     canary_before.push(0.0);
-    for &c in canary {
-        running += c as u64;
-        canary_before.push(running as f64);
-    }
-    let mut baseline_from = vec![0.0; baseline.len()];
-    let mut running = 0u64;
-    for (slot, &b) in baseline_from.iter_mut().zip(baseline).rev() {
-        running += b as u64;
-        *slot = running as f64;
+    exact_running_sums(canary, &mut canary_before);
+    // Σ_{j' ≥ j} b_j' = n_B − Σ_{j' ≤ j} b_j' + b_j, exact integers again.
+    let mut baseline_from = Vec::with_capacity(baseline.len());
+    exact_running_sums(baseline, &mut baseline_from);
+    for (slot, &b) in baseline_from.iter_mut().zip(baseline) {
+        *slot = (n_baseline - *slot) + b;
     }
     let mut lattice = Lattice {
         canary,
         canary_first: canary_first as isize,
         canary_before,
-        baseline,
         baseline_first: baseline_first as isize,
         baseline_last: baseline_last as isize,
         baseline_from,
@@ -512,20 +501,47 @@ fn lattice_levels(baseline: &[f64], canary: &[f64], confidence: f64) -> Option<L
             .partition_point(|&c| c >= n_baseline / 2.0)
             .max(1) as isize
         - 1;
-    let low = lattice.first_level(half, canary_median - baseline_median);
-    // Upper median: `low` when its count already passes M/2, else the next occupied level.
-    let high = if lattice.count(low) > half {
+    let low_start = start.map_or(canary_median - baseline_median, |start| start.low);
+    let low = lattice.first_level(half, low_start);
+    // Upper median: `low` when its count already passes M/2, else the next occupied level,
+    // the first whose count exceeds low's (every occupied pair weighs a whole c·b ≥ 1; the
+    // count stays below M there, so such a level exists).
+    let low_count = lattice.count(low);
+    let high = if low_count > half {
         low
     } else {
-        lattice.next_level_above(low)
+        lattice.first_level(low_count + 1.0, low)
     };
-    let lower = lattice.first_level(lower_order, low);
-    let upper = lattice.first_level(upper_order, high);
+    let lower = lattice.first_level(lower_order, start.map_or(low, |start| start.lower));
+    let upper = lattice.first_level(upper_order, start.map_or(high, |start| start.upper));
     Some(LatticeLevels {
         estimate_half_steps: low + high,
+        low,
         lower,
         upper,
     })
+}
+
+/// Appends the running sums of `counts`, which must be whole with a total below 2^53 (every
+/// partial sum is then exact): blocks of eight summed locally, then offset by the total so far.
+fn exact_running_sums(counts: &[f64], out: &mut Vec<f64>) {
+    let blocks = counts.chunks_exact(8);
+    let rest = blocks.remainder();
+    let mut running = 0.0f64;
+    for block in blocks {
+        let mut local = [0.0f64; 8];
+        let mut sum = 0.0f64;
+        for (slot, &count) in local.iter_mut().zip(block) {
+            sum += count;
+            *slot = sum;
+        }
+        out.extend(local.iter().map(|partial| running + partial));
+        running += sum;
+    }
+    for &count in rest {
+        running += count;
+        out.push(running);
+    }
 }
 
 /// [`hodges_lehmann_ratio`] on a log bucket scheme (bin values min·g^(i+½)), exact on the
@@ -542,6 +558,22 @@ pub fn hodges_lehmann_log_buckets(
     canary: &[f64],
     confidence: f64,
 ) -> Option<HodgesLehmann> {
+    hodges_lehmann_log_buckets_from(buckets, baseline, canary, confidence, &mut None, None)
+}
+
+/// [`hodges_lehmann_log_buckets`] starting its searches from `previous` (the levels of the
+/// last call, e.g. the previous look's), which it replaces with this call's. The result does
+/// not depend on the start (see [`lattice_levels_from`]); only the number of counts does.
+/// `arms`: each arm's sums as `RankSums::exact_over_bins_with_arms` returns them for these
+/// bins, when the caller has them.
+pub(crate) fn hodges_lehmann_log_buckets_from(
+    buckets: &LogBuckets,
+    baseline: &[f64],
+    canary: &[f64],
+    confidence: f64,
+    previous: &mut Option<LatticeLevels>,
+    arms: Option<ArmSums>,
+) -> Option<HodgesLehmann> {
     if !valid_confidence(confidence)
         || baseline.len() != buckets.len()
         || canary.len() != buckets.len()
@@ -550,10 +582,11 @@ pub fn hodges_lehmann_log_buckets(
     }
     let log_growth = buckets.growth().ln();
     let levels = if log_growth >= MIN_LOG_GROWTH {
-        lattice_levels(baseline, canary, confidence)
+        lattice_levels_from(baseline, canary, confidence, *previous, arms)
     } else {
         None
     };
+    *previous = levels;
     let Some(levels) = levels else {
         let pair =
             BinnedPair::from_log_buckets(buckets, baseline.to_vec(), canary.to_vec()).ok()?;
@@ -676,6 +709,161 @@ mod tests {
         (steps.round() as isize, (steps - steps.round()).abs())
     }
 
+    /// `exact_arm_sums` as it was before the mask check (sums of |rounding|, min and max).
+    fn reference_exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
+        const SHIFT: f64 = 4_503_599_627_370_496.0;
+        let mut total = [0.0f64; 4];
+        let mut ties = [0.0f64; 4];
+        let mut off_integer = [0.0f64; 4];
+        let mut low = [0.0f64; 4];
+        let mut high = [0.0f64; 4];
+        let chunks = counts.chunks_exact(4);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            for k in 0..4 {
+                let t = chunk[k];
+                total[k] += t;
+                ties[k] += (t * t - 1.0) * t;
+                off_integer[k] += ((t + SHIFT) - SHIFT - t).abs();
+                low[k] = if t < low[k] { t } else { low[k] };
+                high[k] = if t > high[k] { t } else { high[k] };
+            }
+        }
+        let [mut total, mut ties, mut off_integer] =
+            [total, ties, off_integer].map(|lanes| lanes.iter().sum::<f64>());
+        let mut low = low.iter().fold(0.0f64, |a, &b| if b < a { b } else { a });
+        let mut high = high.iter().fold(0.0f64, |a, &b| if b > a { b } else { a });
+        for &t in rest {
+            total += t;
+            ties += (t * t - 1.0) * t;
+            off_integer += ((t + SHIFT) - SHIFT - t).abs();
+            low = if t < low { t } else { low };
+            high = if t > high { t } else { high };
+        }
+        let exact = off_integer == 0.0
+            && low >= 0.0
+            && high < COUNT_LIMIT
+            && total < EXACT_LIMIT
+            && ties < EXACT_LIMIT;
+        exact.then_some((total, ties))
+    }
+
+    /// The mask check accepts and sums exactly what the old lanes did, over 5,000 generated
+    /// arms (whole, fractional, negative, −0, NaN, infinite, at and past 2^26, sums near 2^53).
+    #[test]
+    fn exact_arm_sums_equal_the_reference() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+        let specials = [
+            0.5,
+            -1.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            COUNT_LIMIT,
+            COUNT_LIMIT - 1.0,
+            1e-300,
+        ];
+        let mut accepted = 0;
+        for case in 0..5_000 {
+            let len = rng.random_range(0..200);
+            let scale = [3.0, 1e3, 1e5, 6.7e7][case % 4];
+            let mut counts: Vec<f64> = (0..len)
+                .map(|_| (rng.random::<f64>() * scale).floor())
+                .collect();
+            if len > 0 && case % 3 == 0 {
+                let index = rng.random_range(0..len);
+                counts[index] = specials[rng.random_range(0..specials.len())];
+            }
+            let ours = exact_arm_sums(&counts);
+            let reference = reference_exact_arm_sums(&counts);
+            assert_eq!(
+                ours.map(|(a, b)| (a.to_bits(), b.to_bits())),
+                reference.map(|(a, b)| (a.to_bits(), b.to_bits())),
+                "{counts:?}"
+            );
+            accepted += usize::from(ours.is_some());
+        }
+        assert!(accepted > 1_000 && accepted < 4_900, "{accepted}");
+    }
+
+    /// Smallest level above `d` holding an occupied pair (`d` itself if none): for each occupied
+    /// canary bin, the nearest occupied baseline bin below i − d. (The reference for the count
+    /// search that replaced it.)
+    fn next_level_above(lattice: &Lattice, baseline: &[f64], d: isize) -> isize {
+        let mut best = isize::MAX;
+        let mut j = lattice.baseline_first;
+        let mut previous_occupied = None;
+        for (offset, &c) in lattice.canary.iter().enumerate() {
+            if c == 0.0 {
+                continue;
+            }
+            let i = lattice.canary_first + offset as isize;
+            while j <= lattice.baseline_last && j < i - d {
+                if baseline[(j - lattice.baseline_first) as usize] > 0.0 {
+                    previous_occupied = Some(j);
+                }
+                j += 1;
+            }
+            if let Some(j) = previous_occupied {
+                best = best.min(i - j);
+            }
+        }
+        if best == isize::MAX { d } else { best }
+    }
+
+    fn total(counts: &[f64]) -> f64 {
+        counts.iter().sum()
+    }
+
+    /// The upper median as it was found before: `low` when its count passes M/2, else the
+    /// next occupied level by a walk over the bins.
+    fn reference_upper_median(baseline: &[f64], canary: &[f64], low: isize, half: f64) -> isize {
+        let (canary_first, canary_last) = occupied_range(canary).expect("canary");
+        let (baseline_first, baseline_last) = occupied_range(baseline).expect("baseline");
+        let canary = &canary[canary_first..=canary_last];
+        let baseline = &baseline[baseline_first..=baseline_last];
+        let n_baseline = total(baseline);
+        // The running sums as they were computed before (in integers).
+        let mut canary_before = vec![0.0];
+        let mut running = 0u64;
+        for &c in canary {
+            running += c as u64;
+            canary_before.push(running as f64);
+        }
+        let mut baseline_from = vec![0.0; baseline.len()];
+        let mut running = 0u64;
+        for (slot, &b) in baseline_from.iter_mut().zip(baseline).rev() {
+            running += b as u64;
+            *slot = running as f64;
+        }
+        let mut blocked_before = vec![0.0];
+        exact_running_sums(canary, &mut blocked_before);
+        assert_eq!(blocked_before, canary_before);
+        let mut blocked_from = Vec::new();
+        exact_running_sums(baseline, &mut blocked_from);
+        for (slot, &b) in blocked_from.iter_mut().zip(baseline) {
+            *slot = (n_baseline - *slot) + b;
+        }
+        assert_eq!(blocked_from, baseline_from);
+        let lattice = Lattice {
+            canary,
+            canary_first: canary_first as isize,
+            canary_before,
+            baseline_first: baseline_first as isize,
+            baseline_last: baseline_last as isize,
+            baseline_from,
+            n_baseline,
+            memo: Vec::new(),
+        };
+        if lattice.count_uncached(low) > half {
+            low
+        } else {
+            next_level_above(&lattice, baseline, low)
+        }
+    }
+
     fn assert_same_as_general(
         buckets: &LogBuckets,
         baseline: &[f64],
@@ -695,6 +883,31 @@ mod tests {
             return;
         };
         let levels = lattice_levels(baseline, canary, confidence).expect("whole counts");
+        // Any start gives the same levels, and the upper median is the next occupied level.
+        for shift in [-1000, -37, -3, -1, 0, 1, 2, 64, 5000] {
+            let start = LatticeLevels {
+                estimate_half_steps: 0,
+                low: levels.low + shift,
+                lower: levels.lower - shift,
+                upper: levels.upper + 2 * shift,
+            };
+            let warm = lattice_levels_from(baseline, canary, confidence, Some(start), None);
+            assert_eq!(warm, Some(levels), "start shifted by {shift}");
+        }
+        // The arm sums of the Mann-Whitney pass give the same levels.
+        if let Some((_, arms)) = RankSums::exact_over_bins_with_arms(baseline, canary) {
+            let shared = lattice_levels_from(baseline, canary, confidence, None, arms);
+            assert_eq!(shared, Some(levels));
+        }
+        assert_eq!(
+            levels.estimate_half_steps - levels.low,
+            reference_upper_median(
+                baseline,
+                canary,
+                levels.low,
+                (total(baseline) * total(canary)) / 2.0
+            )
+        );
         // Same order statistics: the general path's answers sit on the lattice levels found
         // (up to its rounding of ln v, far below one step).
         for (ratio, level, steps) in [

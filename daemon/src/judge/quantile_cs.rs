@@ -39,44 +39,79 @@ pub struct QuantileBounds {
 /// Bounds on the q-quantile of binned data (`values` increasing, `counts` per bin), each side
 /// at level `alpha_each`.
 pub fn quantile_bounds(values: &[f64], counts: &[f64], q: f64, alpha_each: f64) -> QuantileBounds {
-    quantile_bounds_with(values, counts, q, alpha_each, &QuantileMixtures::new(q))
+    quantile_bounds_with(
+        values,
+        counts,
+        q,
+        alpha_each,
+        &QuantileMixtures::new(q),
+        &mut Vec::new(),
+    )
 }
 
-/// Running sums of `counts`, equal bit for bit to summing them one by one in f64. Whole counts
-/// with a total below 2^53 (request counts) are summed in integers, where every partial sum is
-/// exact: a one-cycle dependency chain instead of a floating-point add's several cycles.
+/// Running sums of `counts`, equal bit for bit to summing them one by one in f64.
 pub fn cumulative_counts(counts: &[f64]) -> Vec<f64> {
-    const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
     let mut cumulative = Vec::with_capacity(counts.len());
-    let (mut running, mut whole) = (0u64, true);
-    for &count in counts {
-        // Out of range or fractional counts convert to something else and fail the check.
-        let integer = count as u64;
-        whole &= (0.0..EXACT_LIMIT).contains(&count) & (integer as f64 == count);
-        running = running.wrapping_add(integer);
-        cumulative.push(running as f64);
-    }
-    if whole && (running as f64) < EXACT_LIMIT {
-        return cumulative;
-    }
+    cumulative_counts_into(counts, &mut cumulative);
+    cumulative
+}
+
+/// [`cumulative_counts`] into a reused buffer. Whole counts in [0, 2^52) whose total stays
+/// below 2^53 (request counts) make every partial sum an exact integer, so any grouping gives
+/// the sequential sums: blocks of eight are summed locally and then offset by the running total
+/// (one dependent add per block instead of one per bin). Other counts are summed one by one.
+pub fn cumulative_counts_into(counts: &[f64], cumulative: &mut Vec<f64>) {
+    const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    const SHIFT: f64 = 4_503_599_627_370_496.0; // 2^52: (x + 2^52) − 2^52 rounds x to an integer
     cumulative.clear();
+    cumulative.reserve(counts.len());
+    // Branch-free so that it vectorises; NaN fails every comparison.
+    let whole = counts.iter().fold(true, |ok, &c| {
+        ok & (0.0..SHIFT).contains(&c) & ((c + SHIFT) - SHIFT == c)
+    });
+    if whole {
+        let blocks = counts.chunks_exact(8);
+        let rest = blocks.remainder();
+        let mut running = 0.0f64;
+        for block in blocks {
+            let mut local = [0.0f64; 8];
+            let mut sum = 0.0f64;
+            for (slot, &count) in local.iter_mut().zip(block) {
+                sum += count;
+                *slot = sum;
+            }
+            cumulative.extend(local.iter().map(|partial| running + partial));
+            running += sum;
+        }
+        for &count in rest {
+            running += count;
+            cumulative.push(running);
+        }
+        // Rounding is monotone: a total that reached 2^53 anywhere still does at the end.
+        if running < EXACT_LIMIT {
+            return;
+        }
+        cumulative.clear();
+    }
     let mut running = 0.0;
     for &count in counts {
         running += count;
         cumulative.push(running);
     }
-    cumulative
 }
 
-/// [`quantile_bounds`] with the mixtures for q built by the caller (shared by both arms).
-fn quantile_bounds_with(
+/// [`quantile_bounds`] with the mixtures for q built by the caller (shared by both arms and
+/// kept between looks) and a reused buffer for the running sums.
+pub(crate) fn quantile_bounds_with(
     values: &[f64],
     counts: &[f64],
     q: f64,
     alpha_each: f64,
     mixtures: &QuantileMixtures,
+    cumulative: &mut Vec<f64>,
 ) -> QuantileBounds {
-    let cumulative = cumulative_counts(counts);
+    cumulative_counts_into(counts, cumulative);
+    let cumulative = &cumulative[..];
     let n = cumulative.last().copied().unwrap_or(0.0);
     let estimate = if n > 0.0 {
         let index = cumulative
@@ -86,7 +121,7 @@ fn quantile_bounds_with(
     } else {
         f64::NAN
     };
-    let (lower, upper) = quantile_bound_indices_with(&cumulative, mixtures, alpha_each);
+    let (lower, upper) = quantile_bound_indices_with(cumulative, mixtures, alpha_each);
     QuantileBounds {
         lower: lower.and_then(|i| values.get(i)).copied().unwrap_or(0.0),
         upper: upper
@@ -116,13 +151,62 @@ pub fn judge_quantile(
     baseline: &[f64],
     canary: &[f64],
 ) -> CheckResult {
+    judge_quantile_with(
+        spec,
+        alpha,
+        values,
+        baseline,
+        canary,
+        &mut QuantileCache::default(),
+    )
+}
+
+/// What the quantile checks can reuse from look to look: the mixtures of each q (they depend
+/// on q alone) and the buffer for the running sums.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QuantileCache {
+    mixtures: Vec<(u64, QuantileMixtures)>,
+    cumulative: Vec<f64>,
+}
+
+impl QuantileCache {
+    /// The mixtures for q (built on first use) and the running-sum buffer.
+    pub(crate) fn for_quantile(&mut self, q: f64) -> (&QuantileMixtures, &mut Vec<f64>) {
+        let position = match self
+            .mixtures
+            .iter()
+            .position(|(bits, _)| *bits == q.to_bits())
+        {
+            Some(position) => position,
+            None => {
+                // A few specs' worth (see `LookCache`).
+                if self.mixtures.len() >= 16 {
+                    self.mixtures.clear();
+                }
+                self.mixtures.push((q.to_bits(), QuantileMixtures::new(q)));
+                self.mixtures.len() - 1
+            }
+        };
+        (&self.mixtures[position].1, &mut self.cumulative)
+    }
+}
+
+/// [`judge_quantile`] with the mixtures and buffer kept by the caller.
+pub(crate) fn judge_quantile_with(
+    spec: &QuantileSpec,
+    alpha: f64,
+    values: &[f64],
+    baseline: &[f64],
+    canary: &[f64],
+    cache: &mut QuantileCache,
+) -> CheckResult {
+    let (mixtures, cumulative) = cache.for_quantile(spec.q);
     let label = quantile_label(spec.q);
     let name = format!("latency_{label}");
     let factor = 1.0 + spec.max_increase;
     let alpha_each = alpha / 2.0;
-    let mixtures = QuantileMixtures::new(spec.q);
-    let base = quantile_bounds_with(values, baseline, spec.q, alpha_each, &mixtures);
-    let cand = quantile_bounds_with(values, canary, spec.q, alpha_each, &mixtures);
+    let base = quantile_bounds_with(values, baseline, spec.q, alpha_each, mixtures, cumulative);
+    let cand = quantile_bounds_with(values, canary, spec.q, alpha_each, mixtures, cumulative);
     let (n_baseline, n_canary) = (base.n as u64, cand.n as u64);
     if base.n <= 0.0 || cand.n <= 0.0 {
         return CheckResult::no_data(

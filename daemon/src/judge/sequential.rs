@@ -53,6 +53,70 @@ pub struct LatencyShiftState {
     pub safe: RankProcess,
     /// Windows that had requests in both arms.
     pub windows: u32,
+    /// The bin values divided by each canary scale, kept between looks; never journaled.
+    #[serde(skip)]
+    scaled: ScaledValues,
+}
+
+/// Bin values divided by a canary scale (the same divisions as the merge's, done once per
+/// scheme and scale instead of once per look). Equal to every other: it only holds what can
+/// be rebuilt.
+#[derive(Debug, Clone, Default)]
+struct ScaledValues {
+    /// The values the entries were computed from.
+    source: Vec<f64>,
+    /// Whether `source` is what the merge sees: finite, strictly increasing.
+    ordered: bool,
+    /// (scale bits, values / scale).
+    entries: Vec<(u64, Vec<f64>)>,
+}
+
+impl PartialEq for ScaledValues {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl ScaledValues {
+    /// `values` / `scale`, and whether `values` are finite and strictly increasing.
+    fn get(&mut self, values: &[f64], scale: f64) -> (&[f64], bool) {
+        let same_source = self.source.len() == values.len()
+            && self
+                .source
+                .iter()
+                .zip(values)
+                // Numeric equality (vectorises; ±0 compare and divide alike, NaN recomputes).
+                .fold(true, |same, (a, b)| same & (a == b));
+        if !same_source {
+            self.source.clear();
+            self.source.extend_from_slice(values);
+            self.ordered = ordered(values);
+            self.entries.clear();
+        }
+        let position = match self
+            .entries
+            .iter()
+            .position(|(bits, _)| *bits == scale.to_bits())
+        {
+            Some(position) => position,
+            None => {
+                // A few specs' worth: changing margins every call does not grow it.
+                if self.entries.len() >= 8 {
+                    self.entries.clear();
+                }
+                let scaled = values.iter().map(|value| value / scale).collect();
+                self.entries.push((scale.to_bits(), scaled));
+                self.entries.len() - 1
+            }
+        };
+        (&self.entries[position].1, self.ordered)
+    }
+}
+
+/// Finite and strictly increasing (branch-free folds, so that they vectorise).
+fn ordered(values: &[f64]) -> bool {
+    values.iter().fold(true, |ok, v| ok & v.is_finite())
+        && values.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]))
 }
 
 /// One window's contribution to a rank process (see the module docs).
@@ -74,9 +138,29 @@ pub fn rank_increment(
     canary: &[f64],
     canary_scale: f64,
 ) -> Option<RankIncrement> {
+    let scaled: Vec<f64> = values.iter().map(|value| value / canary_scale).collect();
+    let ordered = ordered(values);
+    rank_increment_scaled(values, &scaled, ordered, baseline, canary, canary_scale)
+}
+
+/// [`rank_increment`] with `scaled[k] = values[k] / canary_scale` and `ordered` (the values
+/// are finite and strictly increasing) computed by the caller.
+fn rank_increment_scaled(
+    values: &[f64],
+    scaled: &[f64],
+    ordered: bool,
+    baseline: &[f64],
+    canary: &[f64],
+    canary_scale: f64,
+) -> Option<RankIncrement> {
     let len = values.len().min(baseline.len()).min(canary.len());
-    let (values, baseline, canary) = (&values[..len], &baseline[..len], &canary[..len]);
-    match exact_sums(values, baseline, canary, canary_scale) {
+    let (values, scaled, baseline, canary) = (
+        &values[..len],
+        &scaled[..len],
+        &baseline[..len],
+        &canary[..len],
+    );
+    match exact_sums(values, scaled, ordered, baseline, canary) {
         Some(sums) => sums.increment(),
         None => merged_sums(values, baseline, canary, canary_scale).increment(),
     }
@@ -123,24 +207,22 @@ impl WindowSums {
 /// forward pointer. None otherwise (the caller merges sequentially).
 fn exact_sums(
     values: &[f64],
+    scaled: &[f64],
+    ordered: bool,
     baseline: &[f64],
     canary: &[f64],
-    canary_scale: f64,
 ) -> Option<WindowSums> {
     const EXACT_LIMIT: f64 = 4_503_599_627_370_496.0; // 2^52: halves are exact too
     // Whole counts in [0, 2^26) with exact sums (vectorised lanes).
     let (n_baseline, baseline_ties) = exact_arm_sums(baseline)?;
     let (n_canary, canary_ties) = exact_arm_sums(canary)?;
     // The pointer walk below assumes what the merge sees: finite, strictly increasing values.
-    let ordered = values.iter().fold(true, |ok, v| ok & v.is_finite())
-        && values.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]));
     if !ordered || n_baseline * n_canary >= EXACT_LIMIT {
         return None;
     }
     let (mut u, mut cross_ties) = (0.0f64, 0.0f64);
     let (mut position, mut below) = (0usize, 0.0f64);
-    for (&value, &c) in values.iter().zip(canary) {
-        let x = value / canary_scale;
+    for (&x, &c) in scaled.iter().zip(canary) {
         if !x.is_finite() {
             return None;
         }
@@ -264,13 +346,54 @@ impl LatencyShiftState {
         baseline: &[f64],
         canary: &[f64],
     ) {
-        let regress = rank_increment(values, baseline, canary, 1.0 + spec.max_increase);
+        let regress_scale = 1.0 + spec.max_increase;
+        let (scaled, ordered) = self.scaled.get(values, regress_scale);
+        let regress =
+            rank_increment_scaled(values, scaled, ordered, baseline, canary, regress_scale);
         // With the default promote margin (= max_increase) both processes are the same merge.
         let safe = if spec.promote_margin() == spec.max_increase {
             regress
         } else {
-            rank_increment(values, baseline, canary, 1.0 + spec.promote_margin())
+            let safe_scale = 1.0 + spec.promote_margin();
+            let (scaled, ordered) = self.scaled.get(values, safe_scale);
+            rank_increment_scaled(values, scaled, ordered, baseline, canary, safe_scale)
         };
+        self.add(regress, safe);
+    }
+
+    /// [`LatencyShiftState::update`] with the values divided by 1 + `max_increase` and by
+    /// 1 + `promote_margin`, and whether the values are finite and strictly increasing,
+    /// supplied by the caller (the judge keeps them per bucket scheme).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn update_scaled(
+        &mut self,
+        spec: &LatencyShiftSpec,
+        values: &[f64],
+        ordered: bool,
+        regress_scaled: &[f64],
+        safe_scaled: &[f64],
+        baseline: &[f64],
+        canary: &[f64],
+    ) {
+        let regress_scale = 1.0 + spec.max_increase;
+        let regress = rank_increment_scaled(
+            values,
+            regress_scaled,
+            ordered,
+            baseline,
+            canary,
+            regress_scale,
+        );
+        let safe = if spec.promote_margin() == spec.max_increase {
+            regress
+        } else {
+            let safe_scale = 1.0 + spec.promote_margin();
+            rank_increment_scaled(values, safe_scaled, ordered, baseline, canary, safe_scale)
+        };
+        self.add(regress, safe);
+    }
+
+    fn add(&mut self, regress: Option<RankIncrement>, safe: Option<RankIncrement>) {
         if let (Some(regress), Some(safe)) = (regress, safe) {
             self.regress.s += regress.s;
             self.regress.v += regress.v;
@@ -357,6 +480,46 @@ mod tests {
         assert!(rank_increment(&values, &baseline, &[0.0; 4], 1.0).is_none());
     }
 
+    /// The cached scaled values give the same processes as dividing at every look, also when
+    /// the values or the margins change between looks.
+    #[test]
+    fn cached_scaled_values_give_the_same_processes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        let other_values: Vec<f64> = bins().iter().map(|v| v * 1.5).collect();
+        let specs = [
+            LatencyShiftSpec::default(),
+            LatencyShiftSpec {
+                promote_margin: Some(0.03),
+                ..LatencyShiftSpec::default()
+            },
+        ];
+        for spec in &specs {
+            let mut cached = LatencyShiftState::default();
+            let (mut s_regress, mut v_regress, mut s_safe, mut v_safe) = (0.0, 0.0, 0.0, 0.0);
+            for look in 0..12 {
+                let values = if look % 4 == 3 {
+                    other_values.clone()
+                } else {
+                    bins()
+                };
+                let baseline = histogram(&mut rng, 900, 100.0, 0.5);
+                let canary = histogram(&mut rng, 100, 112.0, 0.5);
+                cached.update(spec, &values, &baseline, &canary);
+                let regress = rank_increment(&values, &baseline, &canary, 1.0 + spec.max_increase)
+                    .expect("both arms");
+                let safe = rank_increment(&values, &baseline, &canary, 1.0 + spec.promote_margin())
+                    .expect("both arms");
+                (s_regress, v_regress) = (s_regress + regress.s, v_regress + regress.v);
+                (s_safe, v_safe) = (s_safe + safe.s, v_safe + safe.v);
+                assert_eq!(cached.regress.s.to_bits(), f64::to_bits(s_regress));
+                assert_eq!(cached.regress.v.to_bits(), f64::to_bits(v_regress));
+                assert_eq!(cached.safe.s.to_bits(), f64::to_bits(s_safe));
+                assert_eq!(cached.safe.v.to_bits(), f64::to_bits(v_safe));
+            }
+            assert_eq!(cached.windows, 12);
+        }
+    }
+
     #[test]
     fn split_sums_equal_the_sequential_merge() {
         let values = bins();
@@ -379,7 +542,8 @@ mod tests {
         for (baseline, canary) in &windows {
             for scale in [1.0, 1.02, 1.1, 1.0 / 1.1, 1.37] {
                 let merged = merged_sums(&values, baseline, canary, scale);
-                if let Some(split) = exact_sums(&values, baseline, canary, scale) {
+                let scaled: Vec<f64> = values.iter().map(|v| v / scale).collect();
+                if let Some(split) = exact_sums(&values, &scaled, true, baseline, canary) {
                     // Bit for bit, not just close.
                     assert_eq!(split, merged, "scale {scale}");
                 }
@@ -391,8 +555,9 @@ mod tests {
         }
         // The split path is really taken for request counts.
         let (baseline, canary) = &windows[0];
-        assert!(exact_sums(&values, baseline, canary, 1.1).is_some());
-        assert!(exact_sums(&values, &windows[5].0, canary, 1.1).is_none());
+        let scaled: Vec<f64> = values.iter().map(|v| v / 1.1).collect();
+        assert!(exact_sums(&values, &scaled, true, baseline, canary).is_some());
+        assert!(exact_sums(&values, &scaled, true, &windows[5].0, canary).is_none());
     }
 
     #[test]
