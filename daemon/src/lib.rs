@@ -14,5 +14,6 @@ pub mod model;
 pub mod policy;
 pub mod rollout;
 pub mod runner;
+pub mod sim;
 pub mod source;
 pub mod store;
