@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use canaryd::cli::demo::DemoArgs;
 use canaryd::cli::judge::{JudgeArgs, run as run_judge};
 use canaryd::cli::run::RunArgs;
+use canaryd::cli::simulate::SimulateArgs;
 use canaryd::judge::Outcome;
 
 /// Automated canary analysis for Azure Machine Learning managed online endpoints.
@@ -37,6 +38,11 @@ enum Command {
     ///
     /// Exit codes: 0 not proven worse (safe, inconclusive or no data), 1 regressed, 2 bad input.
     Judge(JudgeArgs),
+    /// Monte Carlo rollouts of a policy over traffic scenarios, with the policy's judge, a
+    /// Kayenta-style judge, a Pocock judge and an oracle SPRT side by side.
+    ///
+    /// Exit codes: 0 done, 2 bad input (missing or invalid file, unknown method, --runs 0).
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +66,10 @@ fn main() -> ExitCode {
         Command::Judge(args) => judge(args),
         Command::Check(args) => check(args),
         Command::Run(args) => canaryd::cli::run::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => {
+            let stdout = std::io::stdout();
+            canaryd::cli::simulate::run(args, &mut stdout.lock()).map(|()| ExitCode::SUCCESS)
+        }
         Command::Demo(args) => canaryd::cli::demo::run(args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

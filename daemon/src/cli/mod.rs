@@ -6,3 +6,4 @@ pub mod demo;
 pub mod input;
 pub mod judge;
 pub mod run;
+pub mod simulate;

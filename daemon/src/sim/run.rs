@@ -120,6 +120,50 @@ fn share(split: &Split, deployment: &str) -> f64 {
     f64::from(split.traffic_of(deployment)) / 100.0
 }
 
+/// Draws interval `k`'s window for the traffic `split` (live shares, plus the canary's mirrored
+/// share): requests per arm ~ Poisson(rate × share × interval), then latencies and errors.
+/// A bursty scenario draws whether this interval is a burst first.
+pub fn generate_window<R: Rng + ?Sized>(
+    rng: &mut R,
+    setup: &ScenarioSetup,
+    k: usize,
+    split: &Split,
+    diurnal_phase: f64,
+) -> Observation {
+    let scenario = &*setup.scenario;
+    let interval = setup.model.interval;
+    let model = setup.model.at(k);
+    let burst = match scenario.rate {
+        RateSpec::Bursty { probability, .. } if probability > 0.0 => {
+            rng.random::<f64>() < probability
+        }
+        _ => false,
+    };
+    let rate = rate_at(&scenario.rate, interval * k as u32, diurnal_phase, burst);
+    let expected = rate * interval.as_secs_f64();
+    let canary_share = share(split, CANARY) + f64::from(split.mirror_of(CANARY)) / 100.0;
+    let baseline_share = share(split, BASELINE);
+    let canary_n = poisson(rng, expected * canary_share);
+    let baseline_n = poisson(rng, expected * baseline_share);
+    let t0 = sim_start();
+    let window_start = t0 + interval * k as u32;
+    Observation {
+        window_start_unix_s: window_start.unix_timestamp(),
+        window_end_unix_s: (window_start + interval).unix_timestamp(),
+        buckets: setup.buckets.clone(),
+        baseline: draw_arm(rng, baseline_n, &model.baseline, &model.baseline_errors),
+        canary: draw_arm(rng, canary_n, &model.canary, &model.canary_errors),
+    }
+}
+
+/// The simulated clock's start (any fixed instant: only differences matter).
+fn sim_start() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
+}
+
+/// The baseline and canary deployment names in simulated splits.
+pub const DEPLOYMENTS: (&str, &str) = (BASELINE, CANARY);
+
 /// Simulates one rollout.
 pub fn simulate_run(
     setup: &ScenarioSetup,
@@ -131,12 +175,8 @@ pub fn simulate_run(
     let scenario = &*setup.scenario;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let diurnal_phase: f64 = rng.random();
-    let burst_probability = match scenario.rate {
-        RateSpec::Bursty { probability, .. } => probability,
-        _ => 0.0,
-    };
     let interval = setup.model.interval;
-    let t0 = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let t0 = sim_start();
     let endpoint = EndpointRef {
         subscription: "sim".into(),
         resource_group: "sim".into(),
@@ -172,26 +212,9 @@ pub fn simulate_run(
         let window_start = t0 + interval * k as u32;
         let now = window_start + interval;
         let model = setup.model.at(k);
-        let burst = burst_probability > 0.0 && rng.random::<f64>() < burst_probability;
-        let rate = rate_at(&scenario.rate, interval * k as u32, diurnal_phase, burst);
-        let expected = rate * interval.as_secs_f64();
-        let split = &state.expected_split;
-        let canary_share = share(split, CANARY) + f64::from(split.mirror_of(CANARY)) / 100.0;
-        let baseline_share = share(split, BASELINE);
-        let canary_n = poisson(&mut rng, expected * canary_share);
-        let baseline_n = poisson(&mut rng, expected * baseline_share);
-        let observation = Observation {
-            window_start_unix_s: window_start.unix_timestamp(),
-            window_end_unix_s: now.unix_timestamp(),
-            buckets: setup.buckets.clone(),
-            baseline: draw_arm(
-                &mut rng,
-                baseline_n,
-                &model.baseline,
-                &model.baseline_errors,
-            ),
-            canary: draw_arm(&mut rng, canary_n, &model.canary, &model.canary_errors),
-        };
+        let observation = generate_window(&mut rng, setup, k, &state.expected_split, diurnal_phase);
+        let (canary_n, baseline_n) = (observation.canary.requests, observation.baseline.requests);
+        let baseline_share = share(&state.expected_split, BASELINE);
         // The runner's freshness rule: a complete window where an arm that should have traffic
         // served none is "no traffic", never judged.
         let no_traffic = canary_n == 0 || (baseline_share > 0.0 && baseline_n == 0);
