@@ -428,3 +428,25 @@ fn cli_bad_input_exits_2_with_the_reason() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn committed_benchmark_scenarios_load_and_cover_the_required_cases() {
+    let file = scenario::load_file(&repo("benchmarks/scenarios/standard.yaml")).expect("valid");
+    let names: Vec<&str> = file.scenarios.iter().map(|s| s.name.as_str()).collect();
+    for required in [
+        "aa-steady",
+        "aa-diurnal-drift",
+        "aa-heavy-tail",
+        "latency-1.10x",
+        "latency-1.25x",
+        "errors-0.5-to-1.5pct",
+        "tail-p99-1.5x",
+    ] {
+        assert!(
+            names.contains(&required),
+            "{required} missing from {names:?}"
+        );
+    }
+    let aa = file.scenarios.iter().filter(|s| s.is_aa()).count();
+    assert_eq!(aa, 3, "three A/A scenarios");
+}

@@ -350,7 +350,7 @@ fn validate(file: &ScenarioFile) -> Result<(), Problem> {
             ));
         }
         if let Some(drift) = &s.drift
-            && !(positive(drift.latency_multiplier) && !drift.over.is_zero())
+            && (!positive(drift.latency_multiplier) || drift.over.is_zero())
         {
             return Err(problem(
                 at("drift"),
@@ -445,10 +445,8 @@ fn validate_latency(latency: &LatencySpec) -> Result<(), FieldProblem> {
             tail_fraction,
             tail_index,
         } => {
-            if !ok(*median_ms, *sigma)
-                || !(*tail_fraction > 0.0 && *tail_fraction < 0.5)
-                || !positive(*tail_index)
-            {
+            let tail_ok = *tail_fraction > 0.0 && *tail_fraction < 0.5;
+            if !(ok(*median_ms, *sigma) && tail_ok && positive(*tail_index)) {
                 return Err((
                     "heavy_tail",
                     "invalid median_ms, sigma, tail_fraction or tail_index".into(),

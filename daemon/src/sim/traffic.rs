@@ -196,17 +196,22 @@ impl BucketProbabilities {
                 } else {
                     self.cumulative[first - 1]
                 };
-            for i in first..end {
+            let last = end - 1;
+            for (i, (count, p)) in counts[first..end]
+                .iter_mut()
+                .zip(&self.probabilities[first..end])
+                .enumerate()
+            {
                 if remaining == 0 {
                     break;
                 }
-                let p = self.probabilities[i];
-                let k = if i + 1 == end || p >= mass {
+                let p = *p;
+                let k = if first + i == last || p >= mass {
                     remaining
                 } else {
                     binomial(rng, remaining, p / mass)
                 };
-                counts[i] += k as f64;
+                *count += k as f64;
                 remaining -= k;
                 mass -= p;
             }
