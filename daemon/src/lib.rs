@@ -18,6 +18,7 @@ pub mod policy;
 pub mod rollout;
 pub mod runner;
 pub mod server;
+pub mod sim;
 pub mod source;
 pub mod store;
 pub mod ui;

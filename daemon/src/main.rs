@@ -11,6 +11,7 @@ use canaryd::cli::demo::DemoArgs;
 use canaryd::cli::judge::{JudgeArgs, run as run_judge};
 use canaryd::cli::plan::PlanArgs;
 use canaryd::cli::run::RunArgs;
+use canaryd::cli::simulate::SimulateArgs;
 use canaryd::judge::Outcome;
 
 /// Automated canary analysis for Azure Machine Learning managed online endpoints.
@@ -68,6 +69,11 @@ enum Command {
     Promote(ControlArgs),
     /// Roll a rollout back: all live traffic to the baseline.
     Abort(ControlArgs),
+    /// Monte Carlo rollouts of a policy over traffic scenarios, with the policy's judge, a
+    /// Kayenta-style judge, a Pocock judge and an oracle SPRT side by side.
+    ///
+    /// Exit codes: 0 done, 2 bad input (missing or invalid file, unknown method, --runs 0).
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +116,10 @@ fn main() -> ExitCode {
         Command::Resume(args) => control(ControlCommand::Resume, args),
         Command::Promote(args) => control(ControlCommand::Promote, args),
         Command::Abort(args) => control(ControlCommand::Abort, args),
+        Command::Simulate(args) => {
+            let stdout = std::io::stdout();
+            canaryd::cli::simulate::run(args, &mut stdout.lock()).map(|()| ExitCode::SUCCESS)
+        }
         Command::Demo(args) => canaryd::cli::demo::run(args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

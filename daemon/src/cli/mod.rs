@@ -10,3 +10,4 @@ pub mod judge;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod simulate;
