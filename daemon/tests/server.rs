@@ -110,6 +110,15 @@ impl Daemon {
     /// Emulator + runner + server with all three tokens, `policies` in a fresh directory and
     /// `alerts` already in the store (as a restarted daemon finds them).
     async fn start(policies: &[(&str, String)], alerts: &[AlertRecord]) -> Daemon {
+        Daemon::start_with(policies, alerts, |_, _| {}).await
+    }
+
+    /// [`Daemon::start`] with the config and runner options adjusted by `configure`.
+    async fn start_with(
+        policies: &[(&str, String)],
+        alerts: &[AlertRecord],
+        configure: impl FnOnce(&mut DaemonConfig, &mut RunnerOptions),
+    ) -> Daemon {
         let epoch = SystemTime::now();
         let emulator = azure_emulator::start(EmulatorOptions {
             clock: Clock::scaled(OffsetDateTime::from(epoch), TIME_SCALE),
@@ -135,7 +144,7 @@ impl Daemon {
             .expect("after 1970")
             .as_secs_f64();
         let base_url = emulator.base_url();
-        let config = DaemonConfig {
+        let mut config = DaemonConfig {
             azure: AzureConfig {
                 arm_base_url: base_url.clone(),
                 log_analytics_base_url: base_url.clone(),
@@ -166,6 +175,12 @@ impl Daemon {
             .expect("bind a loopback port");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut options = RunnerOptions {
+            store: Some(store.clone()),
+            credential: Some(credential),
+            ..RunnerOptions::default()
+        };
+        configure(&mut config, &mut options);
         let task = tokio::spawn(canaryd::server::run_daemon(
             config,
             clock,
@@ -173,11 +188,7 @@ impl Daemon {
             async move {
                 let _ = stopped.await;
             },
-            RunnerOptions {
-                store: Some(store.clone()),
-                credential: Some(credential),
-                ..RunnerOptions::default()
-            },
+            options,
         ));
         Daemon {
             emulator,
@@ -888,5 +899,122 @@ async fn the_command_line_reads_and_controls_through_the_api() {
         format!("{error:#}").contains("http://127.0.0.1:9"),
         "{error:#}"
     );
+    daemon.stop().await;
+}
+
+/// A local webhook receiver: every JSON body posted to it, in order.
+async fn webhook_receiver() -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("receiver lock").push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the receiver");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_receiver_gets_one_notification_per_changed_decision() {
+    let (url, received) = webhook_receiver().await;
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = Daemon::start_with(&[("my-ep.yaml", policy(FAST))], &[], |config, options| {
+        config.notify.webhooks = vec![canaryd::notify::WebhookConfig {
+            name: "receiver".into(),
+            format: canaryd::notify::WebhookFormat::Generic,
+            url: Some(url),
+            url_file: None,
+            decisions: None,
+        }];
+        options.events = Some(events_tx);
+    })
+    .await;
+    daemon
+        .wait_for("the rollout to finish", |d| {
+            d.store
+                .rollouts(false)
+                .expect("rollouts")
+                .iter()
+                .any(|r| !r.active)
+        })
+        .await;
+    // Several more intervals of (repeated) holds-free idling: nothing more may be sent.
+    let_run(5).await;
+    daemon.stop().await;
+    let mut events = Vec::new();
+    while let Ok(event) = events_rx.try_recv() {
+        events.push(event);
+    }
+    let expected: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e.changed && e.decision != "complete" && e.decision != "noop")
+        .map(|e| (e.decision.clone(), e.reason.clone()))
+        .collect();
+    assert!(
+        expected.iter().any(|(kind, _)| kind == "promote"),
+        "the rollout was promoted: {expected:?}"
+    );
+    assert!(
+        events.iter().any(|e| !e.changed),
+        "some decisions repeated (and must not be sent)"
+    );
+    let received = received.lock().expect("receiver lock").clone();
+    let got: Vec<(String, String)> = received
+        .iter()
+        .map(|body| {
+            (
+                body["decision"].as_str().unwrap_or_default().to_string(),
+                body["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got, expected,
+        "one notification per changed decision, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_is_served_under_the_read_token() {
+    let daemon = Daemon::start(&[("my-ep.yaml", policy(SLOW))], &[]).await;
+    daemon.wait_for_green(5).await;
+    let page = daemon
+        .http
+        .get(format!("{}/", daemon.base))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status().as_u16(), 401, "no token: refused");
+    let page = daemon
+        .http
+        .get(format!("{}/?token={READ_TOKEN}", daemon.base))
+        .send()
+        .await
+        .expect("GET /?token");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.expect("page body");
+    assert!(html.contains("<html"), "{html}");
+    let (status, list) = daemon
+        .request(
+            reqwest::Method::GET,
+            "/ui/data/rollouts",
+            Some(READ_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list.to_string().contains("green"), "{list}");
     daemon.stop().await;
 }

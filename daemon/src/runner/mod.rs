@@ -33,6 +33,8 @@ pub use figures::{ArmFigures, WindowFigures};
 
 /// How often the policies directory is rescanned when no policy gives a shorter interval.
 pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(60);
+/// Wall time a graceful stop waits for queued notifications.
+pub const NOTIFY_FLUSH_GRACE: Duration = Duration::from_secs(5);
 /// Wall time a graceful stop waits for in-flight ticks (a traffic change being followed).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -103,12 +105,15 @@ pub async fn run_with(
             .context("building the Azure credential")?,
     };
     let hub = options.hub.unwrap_or_default();
+    let notifier = crate::notify::Notifier::start(&config.notify)
+        .context("starting the notifications ([notify] in the config)")?;
     let shared = Arc::new(Shared {
         config,
         clock,
         store,
         credential,
         events: options.events,
+        notifier,
         hub,
         endpoint_locks: std::sync::Mutex::new(HashMap::new()),
     });
@@ -135,6 +140,11 @@ pub async fn run_with(
     }
     let _ = stop_tx.send(true);
     supervisor.stop_all().await;
+    if let Some(notifier) = &shared.notifier
+        && let Err(error) = notifier.flush(NOTIFY_FLUSH_GRACE).await
+    {
+        tracing::warn!("stopping with notifications undelivered: {error}");
+    }
     tracing::info!("canaryd stopped");
     Ok(())
 }
@@ -158,6 +168,8 @@ pub(crate) struct Shared {
     pub store: Arc<Store>,
     pub credential: Arc<dyn TokenCredential>,
     pub events: Option<mpsc::UnboundedSender<RunnerEvent>>,
+    /// Outgoing webhooks on changed decisions; sending only queues.
+    pub notifier: Option<crate::notify::Notifier>,
     pub hub: Arc<ControlHub>,
     /// One lock per endpoint so that an old and a new worker of an edited policy never act on
     /// the same endpoint at the same time.

@@ -441,6 +441,14 @@ impl Worker {
             tracing::debug!(endpoint = %self.policy.target, "no new canary deployment");
             return Ok(());
         };
+        if let Some(reason) = rollout::increase_blocked(&self.policy, self.now()) {
+            // The first traffic change is an increase: wait for the promotion window.
+            self.say_once(
+                format!("window:{canary}"),
+                &format!("not starting a rollout of '{canary}' yet: {reason}"),
+            );
+            return Ok(());
+        }
         if let Some(reason) = self.freeze_reason(&canary)? {
             self.say_once(
                 format!("frozen:{canary}:{reason}"),
@@ -865,9 +873,9 @@ impl Worker {
         } else {
             tracing::debug!(endpoint = %state.endpoint, rollout = %state.id, deployment = %state.canary, phase = %state.phase.label(), decision = decision.kind.label(), "{}", decision.reason);
         }
-        let Some(events) = &self.shared.events else {
+        if self.shared.events.is_none() && self.shared.notifier.is_none() {
             return;
-        };
+        }
         let event = RunnerEvent {
             at: self
                 .now()
@@ -891,7 +899,12 @@ impl Worker {
             window: context.figures,
             terminal: is_terminal(&state.phase),
         };
-        let _ = events.send(event);
+        if let Some(notifier) = &self.shared.notifier {
+            notifier.send(&event);
+        }
+        if let Some(events) = &self.shared.events {
+            let _ = events.send(event);
+        }
     }
 }
 

@@ -51,6 +51,7 @@ pub struct ServerContext {
 /// All routes of the daemon's server.
 pub fn router(context: Arc<ServerContext>) -> Router {
     let auth = context.auth.clone();
+    let (context_store, auth_for_pages) = (context.store.clone(), auth.clone());
     let reads = with_read_auth(
         Router::new()
             .route("/metrics", get(get_metrics))
@@ -72,6 +73,10 @@ pub fn router(context: Arc<ServerContext>) -> Router {
         .route("/readyz", get(readyz))
         .with_state(context)
         .merge(reads)
+        .merge(with_read_auth(
+            crate::ui::router(context_store),
+            auth_for_pages,
+        ))
         .merge(control)
         .merge(alerts)
 }
