@@ -51,7 +51,15 @@ fn plan_json(args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn text_plan_of_the_default_policy_gives_per_step_figures() {
-    let output = canaryd(&["plan", "--policy", "policies/default.yaml", "--rps", "20"]);
+    // The default policy advances on inconclusive steps; with `hold` a good canary at 20 rps
+    // is rolled back at step 1, and the plan says so.
+    let output = canaryd(&[
+        "plan",
+        "--policy",
+        "daemon/tests/fixtures/plan/default-hold.yaml",
+        "--rps",
+        "20",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     // 20 rps × 60 s × 5% = 60 canary requests per one-minute interval.
@@ -650,13 +658,15 @@ fn planned_safe_times_have_the_stated_power() {
     );
 }
 
-/// The default policy at 20 rps: the plan warns that a good canary is not proven safe at step 1
+/// The default policy with `on_inconclusive: hold` at 20 rps: the plan warns that a good canary is not proven safe at step 1
 /// (5%) before `min_duration + inconclusive_limit` (35 minutes) and would be rolled back. The
 /// real judge agrees: in 35 looks it proves an identical canary safe in far fewer than the
 /// stated 80% of runs.
 #[test]
 fn default_policy_warning_about_step_1_holds() {
-    let policy = canaryd::policy::load_file(repo().join("policies/default.yaml")).expect("loads");
+    let policy =
+        canaryd::policy::load_file(repo().join("daemon/tests/fixtures/plan/default-hold.yaml"))
+            .expect("loads");
     let inputs = PlanInputs {
         rps: 20.0,
         baseline_p99_ms: 300.0,
@@ -702,4 +712,26 @@ fn default_policy_warning_about_step_1_holds() {
         runs()
     );
     assert!(upper < inputs.power, "{safe}/{} safe", runs());
+}
+
+/// The default policy itself advances inconclusive steps: at 20 rps a good canary is expected
+/// to walk every step and be promoted, never rolled back for want of proof.
+#[test]
+fn default_policy_promotes_a_good_canary_at_20_rps() {
+    let policy = canaryd::policy::load_file(repo().join("policies/default.yaml")).expect("loads");
+    let inputs = PlanInputs {
+        rps: 20.0,
+        baseline_p99_ms: 300.0,
+        error_rate: 0.005,
+        power: 0.8,
+    };
+    let report = plan(&policy, &inputs).expect("plans");
+    assert!(
+        report.good_canary_rolled_back.is_none(),
+        "{:?}",
+        report.good_canary_rolled_back
+    );
+    for phase in &report.phases {
+        assert!(!phase.ends_by.contains("rolled back"), "{}", phase.ends_by);
+    }
 }
