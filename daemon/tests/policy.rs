@@ -408,8 +408,9 @@ fn judge_errors_are_located_in_the_judge_section() {
 fn failure_handling_rules() {
     let text = format!("{TARGET}failure:\n  source_error_grace: 30s\n");
     assert_error(&error(&text), TARGET_LINES + 2, 3, "single failed query");
-    let text = format!("{TARGET}failure:\n  on_inconclusive_timeout: hold\n");
-    assert_error(&error(&text), TARGET_LINES + 2, 3, "does nothing");
+    let text =
+        format!("{TARGET}failure:\n  on_inconclusive: hold\n  on_inconclusive_timeout: hold\n");
+    assert_error(&error(&text), TARGET_LINES + 3, 3, "does nothing");
     let text = format!(
         "{TARGET}failure:\n  on_inconclusive: hold\n  inconclusive_limit: never\n  on_inconclusive_timeout: hold\n"
     );
