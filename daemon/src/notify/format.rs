@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::config::WebhookFormat;
+use crate::rollout::count;
 use crate::runner::{ArmFigures, RunnerEvent, WindowFigures};
 
 /// Slack limits (characters): header text 150, section text 3000, field text 2000.
@@ -31,7 +32,7 @@ pub fn rollout_link(base: &str, rollout_id: &str) -> String {
     format!(
         "{}/rollouts/{}",
         base.trim_end_matches('/'),
-        percent_encode_segment(rollout_id)
+        crate::ui::percent_encode(rollout_id)
     )
 }
 
@@ -288,19 +289,6 @@ fn capitalized(text: &str) -> String {
     }
 }
 
-/// `3412` → `3,412`.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Three significant figures at most: `4.27`, `45.2`, `120`.
 fn milliseconds(value: f64) -> String {
     if !value.is_finite() {
@@ -323,19 +311,6 @@ fn percent(rate: f64) -> String {
     } else {
         format!("{pct:.2}%")
     }
-}
-
-/// Percent-encodes everything but unreserved characters, so an id is one path segment.
-fn percent_encode_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use crate::judge::{JudgeState, Verdict};
 use crate::model::{EndpointRef, Split};
 
 pub use machine::{MAX_APPLY_ATTEMPTS, advance, increase_blocked, is_terminal, start};
+pub use text::count;
 
 /// Where a rollout is. Paused is not a phase: it is [`RolloutState::paused`] on top of the phase
 /// the rollout will resume in.
