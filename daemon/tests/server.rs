@@ -436,6 +436,11 @@ async fn fired_alert_rolls_the_canary_back_and_a_duplicate_changes_nothing() {
         );
     }
     assert!(
+        entry.decision.contains("Azure Monitor alert") && !entry.decision.contains("operator"),
+        "the alert, not an operator, is the reason: {}",
+        entry.decision
+    );
+    assert!(
         entry.action.is_some() && entry.result.is_some(),
         "{entry:?}"
     );

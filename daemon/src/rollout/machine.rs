@@ -111,7 +111,8 @@ pub fn advance(
         return noop(state, reason);
     }
     match input {
-        Input::Abort { reason } => abort(state, reason, now),
+        Input::Abort { reason } => abort(state, format!("aborted by operator: {reason}"), now),
+        Input::Alert { reason } => abort(state, reason.clone(), now),
         Input::Pause { reason } => pause(state, format!("paused by operator: {reason}"), now),
         Input::Resume => resume(policy, state, now),
         Input::OutsideChange { observed } => outside_change(policy, state, observed, now),
@@ -1170,13 +1171,14 @@ fn promote_next(
     }
 }
 
-fn abort(mut s: RolloutState, reason: &str, now: OffsetDateTime) -> Transition {
+/// Rolls back from any non-terminal state, paused or not; `reason` is the whole cause.
+fn abort(mut s: RolloutState, reason: String, now: OffsetDateTime) -> Transition {
     if let Some(paused) = s.paused.take() {
         s.expected_split = paused.observed;
         s.paused_total = s.paused_total.saturating_add(elapsed(now, paused.since));
         s.pending = None;
     }
-    roll_back(s, format!("aborted by operator: {reason}"), now)
+    roll_back(s, reason, now)
 }
 
 // ---------------------------------------------------------------------------------------------

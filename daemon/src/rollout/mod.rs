@@ -250,6 +250,11 @@ pub enum Input {
     Abort {
         reason: String,
     },
+    /// An Azure Monitor alert fired on the endpoint: roll back at once, like [`Input::Abort`],
+    /// with the alert (rule, severity, values) as the reason.
+    Alert {
+        reason: String,
+    },
     /// Manual promotion: move to the next phase now (shadow → step 1, step → next step or
     /// 100%, baking → promoted), whatever the minimums and the judge say; it also approves a
     /// gate that is waiting. Promotion windows do not hold it back (an explicit operator

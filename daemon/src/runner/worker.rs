@@ -187,7 +187,7 @@ impl Worker {
         let transition = rollout::advance(
             &self.policy,
             state,
-            &Input::Abort {
+            &Input::Alert {
                 reason: alert.summary.clone(),
             },
             self.now(),
