@@ -22,6 +22,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9187";
 pub const ENV_PREFIX: &str = "CANARYD";
 /// Environment variables with the prefix that are not settings (read by the CLI itself).
 pub const ENV_NOT_SETTINGS: &[&str] = &["CANARYD_CONFIG", "CANARYD_LOG", "CANARYD_TOKEN"];
+/// Variables with this prefix tune the project's tests and benches, never the daemon (so a CI
+/// that exports one does not make every daemon it starts refuse its environment).
+pub const ENV_TEST_PREFIX: &str = "CANARYD_TEST_";
 
 /// The daemon's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,8 +265,10 @@ impl DaemonConfig {
         let env: config::Map<String, String> = vars
             .into_iter()
             .filter(|(key, _)| {
-                key.to_ascii_uppercase().starts_with(&prefix)
-                    && !ENV_NOT_SETTINGS.contains(&key.to_ascii_uppercase().as_str())
+                let key = key.to_ascii_uppercase();
+                key.starts_with(&prefix)
+                    && !key.starts_with(ENV_TEST_PREFIX)
+                    && !ENV_NOT_SETTINGS.contains(&key.as_str())
             })
             .collect();
         let mut builder = config::Config::builder();

@@ -148,6 +148,9 @@ fn unknown_keys_are_errors_naming_the_key() {
         DaemonConfig::load_with_env(None, env(&[("CANARYD_AZURE__ARM_BASEURL", "http://x")]))
             .expect_err("env typo");
     assert!(error.to_string().contains("arm_baseurl"), "{error}");
+    // Test knobs share the prefix but are never settings (CI exports one for every daemon).
+    DaemonConfig::load_with_env(None, env(&[("CANARYD_TEST_REQUIRE_CHROMIUM", "1")]))
+        .expect("a CANARYD_TEST_ variable is not a setting");
 
     let error = DaemonConfig::from_toml_str("[azure.credential]\nkind = \"password\"\n")
         .expect_err("bad kind");

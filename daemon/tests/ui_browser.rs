@@ -5,7 +5,7 @@
 //! same from a file, with no server.
 //!
 //! Without Chromium the tests print "skipped: chromium not found", unless
-//! `CANARYD_REQUIRE_CHROMIUM=1` (CI), where they fail.
+//! `CANARYD_TEST_REQUIRE_CHROMIUM=1` (CI), where they fail.
 
 #[path = "ui/seed.rs"]
 mod seed;
@@ -64,9 +64,9 @@ fn chromium() -> Option<PathBuf> {
         .unwrap_or_default();
     let found = candidates.into_iter().chain(on_path).find(|p| p.is_file());
     if found.is_none() {
-        if std::env::var("CANARYD_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+        if std::env::var("CANARYD_TEST_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
             panic!(
-                "chromium not found (looked at /usr/bin/chromium and on PATH) but CANARYD_REQUIRE_CHROMIUM=1; install it: apt-get install -y chromium"
+                "chromium not found (looked at /usr/bin/chromium and on PATH) but CANARYD_TEST_REQUIRE_CHROMIUM=1; install it: apt-get install -y chromium"
             );
         }
         println!("skipped: chromium not found");
