@@ -303,7 +303,7 @@ fn the_rollout_page_renders_charts_and_decisions_in_chromium() {
         &[format!("--screenshot={}", shot_path.display())],
         &url,
     );
-    if let Ok(keep) = std::env::var("CANARYD_KEEP_SCREENSHOT") {
+    if let Ok(keep) = std::env::var("CANARYD_TEST_KEEP_SCREENSHOT") {
         let _ = std::fs::copy(&shot_path, keep);
     }
     let shot = decode_png(&shot_path);
