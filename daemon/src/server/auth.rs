@@ -145,7 +145,11 @@ pub fn presented_tokens(headers: &HeaderMap, query: Option<&str>, cookies: bool)
                 if let Some((name, token)) = pair.trim().split_once('=')
                     && name == TOKEN_COOKIE
                 {
-                    tokens.push(percent_decode(token));
+                    tokens.push(
+                        percent_encoding::percent_decode_str(token)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    );
                 }
             }
         }
@@ -153,44 +157,11 @@ pub fn presented_tokens(headers: &HeaderMap, query: Option<&str>, cookies: bool)
     tokens
 }
 
-/// The `token` query parameter, percent-decoded.
+/// The `token` query parameter, decoded as a form value.
 pub fn query_token(query: Option<&str>) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        (name == "token").then(|| percent_decode(value))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned())
 }
 
 /// True when any presented token matches any of `secrets`.
@@ -249,25 +220,12 @@ pub async fn require_read(
         && any_matches(std::slice::from_ref(&token), &secrets)
         && let Ok(cookie) = HeaderValue::from_str(&format!(
             "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-            cookie_safe(&token)
+            crate::ui::percent_encode(&token)
         ))
     {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// Percent-encodes what a cookie value may not hold.
-fn cookie_safe(token: &str) -> String {
-    let mut out = String::with_capacity(token.len());
-    for byte in token.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,/:=?@[]^`{|}".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 /// Middleware for mutating routes: the control token as a bearer header (or `X-Canaryd-Token`).

@@ -187,9 +187,10 @@ pub fn rollout_list(store: &Store) -> Result<Vec<RolloutSummary>, TimelineError>
         .into_iter()
         .map(|record| {
             let last_decision = store
-                .journal(&record.id)
+                .latest_journal(&record.id)
                 .ok()
-                .and_then(|journal| journal.last().map(|entry| entry.decision.clone()));
+                .flatten()
+                .map(|entry| entry.decision);
             summarize(record, last_decision)
         })
         .collect();
