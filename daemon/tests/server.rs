@@ -686,6 +686,11 @@ fn parse_exposition(text: &str) -> Vec<(String, f64)> {
 async fn metrics_parse_and_carry_the_series() {
     let daemon = Daemon::start(&[("my-ep.yaml", policy(FAST))], &[]).await;
     daemon.wait_for_green(10).await;
+    // ARM applies the change before the runner stores it as confirmed; the gauges read the store.
+    let id = daemon.rollout_id().await;
+    daemon
+        .wait_for("the store to confirm step 2", |d| d.phase(&id) != "step 1")
+        .await;
     let alert = metric_alert("metrics", "Resolved", &endpoint_id("other-ep"), None);
     let (status, _) = daemon.alert(Some(ALERT_TOKEN), &alert).await;
     assert_eq!(status, 200);
