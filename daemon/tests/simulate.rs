@@ -259,7 +259,7 @@ fn policy_judge_false_rollbacks_stay_below_alpha_on_aa() {
 fn kayenta_style_at_one_percent_per_look_exceeds_one_percent_over_many_looks() {
     let runs = runs(150);
     // Latency check only, margin 0 (A/A sits on the null's boundary, as a Kayenta comparison
-    // at a fixed level assumes), no early promotion: 5 steps × 5 looks + a 10-minute bake.
+    // at a fixed level assumes): 5 steps × 5 looks (the bake is not judged).
     let policy = policy(
         "
 target: { subscription: 00000000-0000-4000-8000-0000000000aa, resource_group: rg, workspace: ws, endpoint: ep }
@@ -281,10 +281,71 @@ after_promotion: { bake_time: 10m }
     assert_eq!(result.level, Some(0.01));
     let [low, high] = result.false_rollback_ci.expect("A/A interval");
     println!(
-        "A/A, {runs} runs × 35 looks: Kayenta-style at 1% per look rolled back {} [{low:.4}, {high:.4}]",
+        "A/A, {runs} runs × 25 looks: Kayenta-style at 1% per look rolled back {} [{low:.4}, {high:.4}]",
         result.rolled_back_by_judge
     );
     assert!(low > 0.01, "lower bound {low} should exceed the nominal 1%");
+}
+
+#[test]
+fn fixed_horizon_methods_pass_a_step_only_at_its_scheduled_end() {
+    // Not rejecting is not proof of safety: with early promotion on in the policy, the policy
+    // judge may leave the 10% step early, but Kayenta-style and Pocock wait its 5 minutes, so
+    // an A/A rollout is promoted no sooner than 5 minutes + the 5-minute bake.
+    let runs = runs(20);
+    let simulation = run_sim(
+        &policy(SHORT_POLICY),
+        &scenarios(AA),
+        &[MethodKind::KayentaStyle, MethodKind::Pocock],
+        runs,
+        5,
+        2,
+    );
+    for method in ["kayenta-style", "pocock"] {
+        let result = row(&simulation, method);
+        assert!(result.promoted > 0, "{method}: some A/A runs promoted");
+        let median = result.median_promotion_minutes.expect("promoted runs");
+        assert!(
+            median >= 10.0,
+            "{method}: promoted after {median} min (median), before the step's 5 min + 5 min bake"
+        );
+    }
+}
+
+#[test]
+fn fixed_horizon_methods_do_not_judge_the_bake_against_a_silent_baseline() {
+    // During the bake the baseline serves nothing. Comparing the canary's new requests with the
+    // baseline's old ones would blame the canary for a drift that slows both arms threefold.
+    let runs = runs(60);
+    let drifting = "
+scenarios:
+  - name: aa-drift
+    rate: { steady: { rps: 30 } }
+    latency: { lognormal: { median_ms: 120, sigma: 0.5 } }
+    errors: { model: 0.005 }
+    drift: { latency_multiplier: 3.0, over: 40m }
+    oracle_alternative: { latency_multiplier: 1.10 }
+";
+    let long_bake = SHORT_POLICY.replace("bake_time: 5m", "bake_time: 30m");
+    let simulation = run_sim(
+        &policy(&long_bake),
+        &scenarios(drifting),
+        &[MethodKind::KayentaStyle],
+        runs,
+        9,
+        2,
+    );
+    let result = row(&simulation, "kayenta-style");
+    let [low, high] = result.false_rollback_ci.expect("A/A interval");
+    println!(
+        "A/A with drift, {runs} runs: Kayenta-style rolled back {} [{low:.4}, {high:.4}]",
+        result.rolled_back_by_judge
+    );
+    assert!(
+        high < 0.25,
+        "upper bound {high}: the bake was judged against stale baseline data"
+    );
+    assert!(result.promoted > runs / 2);
 }
 
 #[test]

@@ -252,6 +252,19 @@ impl MethodState {
         if self.kind == MethodKind::Policy {
             return evaluate(&context.spec, judge, observation);
         }
+        // A fixed-horizon comparison needs both arms over the same interval: once the baseline
+        // serves nothing (the bake after promotion), comparing new canary requests with old
+        // baseline requests would blame the canary for any drift since, so such windows add
+        // nothing and decide nothing (Kayenta has no baseline series to compare then either).
+        if matches!(self.kind, MethodKind::KayentaStyle | MethodKind::Pocock)
+            && (observation.baseline.requests == 0 || observation.canary.requests == 0)
+        {
+            return verdict(
+                Outcome::Inconclusive,
+                Vec::new(),
+                "an arm served no requests in this window: nothing to compare",
+            );
+        }
         self.baseline.accumulate(&observation.baseline);
         self.canary.accumulate(&observation.canary);
         if self.baseline.requests == 0 || self.canary.requests == 0 {

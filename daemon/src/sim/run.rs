@@ -61,6 +61,10 @@ pub struct RunRecord {
 #[derive(Debug, Clone)]
 pub struct ScenarioSetup {
     pub policy: Arc<Policy>,
+    /// The policy as the fixed-horizon methods run it: without early promotion. A fixed-horizon
+    /// test that has not rejected has proven nothing, so (like a Kayenta analysis, which runs
+    /// for its configured lifetime) it passes a step at the step's scheduled end, never before.
+    pub fixed_horizon_policy: Arc<Policy>,
     pub scenario: Arc<Scenario>,
     pub model: Arc<ScenarioModel>,
     pub buckets: LogBuckets,
@@ -76,8 +80,11 @@ impl ScenarioSetup {
         let total = plan.deadline + policy.after_promotion.bake_time + interval * 10;
         let horizon = (total.as_secs_f64() / interval.as_secs_f64()).ceil() as usize;
         let model = ScenarioModel::new(&scenario, &buckets, interval, horizon + 1);
+        let mut fixed_horizon_policy = (*policy).clone();
+        fixed_horizon_policy.plan.early_promotion = false;
         ScenarioSetup {
             policy,
+            fixed_horizon_policy: Arc::new(fixed_horizon_policy),
             scenario,
             model: Arc::new(model),
             buckets,
@@ -171,7 +178,10 @@ pub fn simulate_run(
     method: MethodKind,
     seed: u64,
 ) -> RunRecord {
-    let policy = &*setup.policy;
+    let policy = match method {
+        MethodKind::KayentaStyle | MethodKind::Pocock => &*setup.fixed_horizon_policy,
+        MethodKind::Policy | MethodKind::Oracle => &*setup.policy,
+    };
     let scenario = &*setup.scenario;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let diurnal_phase: f64 = rng.random();
