@@ -9,8 +9,8 @@
 //!   requests, re-run at every look, as Kayenta re-runs its judge at each interval) on the very
 //!   same data must exceed its nominal 1%: the lower end of its interval must be > 0.01.
 //!
-//! Runs: 400 in the suite (a few seconds), `CANARYD_MC_RUNS=20000` for the long mode, e.g.
-//! `CANARYD_MC_RUNS=20000 cargo test -p canaryd --release --test judge_montecarlo -- --nocapture`.
+//! Runs: 400 in the suite (a few seconds), `CANARYD_TEST_MC_RUNS=20000` for the long mode, e.g.
+//! `CANARYD_TEST_MC_RUNS=20000 cargo test -p canaryd --release --test judge_montecarlo -- --nocapture`.
 
 use canaryd::judge::binomial::clopper_pearson;
 use canaryd::judge::histogram::{BinnedPair, LogBuckets};
@@ -29,7 +29,7 @@ const ALPHA: f64 = 0.05;
 const KAYENTA_STYLE_LEVEL: f64 = 0.01;
 
 fn runs() -> u64 {
-    std::env::var("CANARYD_MC_RUNS")
+    std::env::var("CANARYD_TEST_MC_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(400)

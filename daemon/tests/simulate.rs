@@ -2,7 +2,7 @@
 //! properties (checked by simulation with stated run counts and 95% intervals) and the CLI.
 //!
 //! Suite mode keeps run counts small so debug builds stay quick; the long mode raises them:
-//! `CANARYD_SIM_RUNS=2000 cargo test -p canaryd --release --test simulate -- --nocapture`.
+//! `CANARYD_TEST_SIM_RUNS=2000 cargo test -p canaryd --release --test simulate -- --nocapture`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,12 +16,12 @@ use canaryd::sim::pocock::{Sides, pocock_constant};
 use canaryd::sim::results::MethodResult;
 use canaryd::sim::run::{DEPLOYMENTS, ScenarioSetup, generate_window};
 use canaryd::sim::scenario::{self, Scenario};
-use canaryd::sim::{SimulateOptions, Simulation, simulate};
+use canaryd::sim::{KAYENTA_CALIBRATED, SimulateOptions, Simulation, simulate};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn runs(suite: u64) -> u64 {
-    std::env::var("CANARYD_SIM_RUNS")
+    std::env::var("CANARYD_TEST_SIM_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(suite)
@@ -346,6 +346,80 @@ scenarios:
         "upper bound {high}: the bake was judged against stale baseline data"
     );
     assert!(result.promoted > runs / 2);
+}
+
+#[test]
+fn calibration_matches_the_worst_scenario_to_promote() {
+    // A/A and a canary exactly on the 5% latency margin: both should be promoted. The margin
+    // canary is where a Kayenta-style judge rolls back most, so it binds the calibrated level.
+    let runs = runs(40);
+    let at_margin = format!(
+        "{AA}
+  - name: latency-at-margin
+    rate: {{ steady: {{ rps: 30 }} }}
+    latency: {{ lognormal: {{ median_ms: 120, sigma: 0.5 }} }}
+    errors: {{ model: 0.005 }}
+    canary: {{ latency_multiplier: 1.05 }}
+    expect: promote
+    oracle_alternative: {{ latency_multiplier: 1.10 }}
+"
+    );
+    let policy = policy(SHORT_POLICY);
+    let calibrate = |text: &str| {
+        let options = SimulateOptions {
+            runs,
+            seed: 4,
+            methods: vec![MethodKind::Policy],
+            calibrate: true,
+            threads: 2,
+        };
+        simulate(&policy, &scenarios(text), &options, &|_| {}, &|| {}).expect("simulates")
+    };
+    let both = calibrate(&at_margin);
+    let target = both
+        .summary
+        .calibration_target_rollbacks
+        .expect("calibrated");
+    let policy_rows: Vec<&MethodResult> = both
+        .results
+        .iter()
+        .filter(|r| r.method == "policy")
+        .collect();
+    assert!(
+        policy_rows
+            .iter()
+            .all(|r| r.acceptable && r.false_rollback_rate.is_some())
+    );
+    let worst = policy_rows.iter().map(|r| r.rolled_back_by_judge).max();
+    assert_eq!(
+        Some(target),
+        worst,
+        "the target is the policy judge's worst scenario"
+    );
+    for r in both
+        .results
+        .iter()
+        .filter(|r| r.method == KAYENTA_CALIBRATED)
+    {
+        assert!(
+            r.rolled_back_by_judge <= target,
+            "{}: {} > {target}",
+            r.scenario,
+            r.rolled_back_by_judge
+        );
+    }
+    let level = both.summary.calibrated_kayenta_level.expect("level");
+    let aa_only = calibrate(AA)
+        .summary
+        .calibrated_kayenta_level
+        .expect("level");
+    println!(
+        "calibrated level over A/A and the margin canary {level:.3e}, over A/A alone {aa_only:.3e}"
+    );
+    assert!(
+        level < aa_only,
+        "the margin canary should bind: {level} vs {aa_only}"
+    );
 }
 
 #[test]

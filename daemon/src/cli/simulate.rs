@@ -36,8 +36,9 @@ pub struct SimulateArgs {
     /// Comma-separated methods: policy, kayenta-style, pocock, oracle.
     #[arg(long, default_value = "policy,kayenta-style,pocock,oracle")]
     pub methods: String,
-    /// Also tune the Kayenta-style per-look level on the A/A scenarios so that its
-    /// false-rollback rate matches the policy judge's, and report it as its own row.
+    /// Also tune the Kayenta-style per-look level so that its worst false-rollback rate over the
+    /// scenarios to promote (A/A, `expect: promote`) matches the policy judge's, and report it
+    /// as its own row.
     #[arg(long)]
     pub calibrate: bool,
     /// JSON lines instead of tables.
@@ -237,7 +238,13 @@ fn parameters_line(simulation: &Simulation) -> String {
     let s = &simulation.summary;
     let calibrated = s
         .calibrated_kayenta_level
-        .map(|a| format!("; calibrated Kayenta-style level a = {a:.3e}"))
+        .map(|a| {
+            let target = s.calibration_target_rollbacks.unwrap_or(0);
+            format!(
+                "; calibrated Kayenta-style level a = {a:.3e} (at most {target} false rollbacks in {} runs on every scenario to promote, as the policy judge's worst)",
+                s.runs
+            )
+        })
         .unwrap_or_default();
     format!(
         "policy {} (α = {}, {} checks), {} runs per scenario and method, seed {}; Kayenta-style a = {} per look (Bonferroni over checks){calibrated}; Pocock: {} planned looks at {:.3e} per look and check; oracle: SPRT with α = {}, β = 0.2",
@@ -264,16 +271,12 @@ pub fn text_tables(simulation: &Simulation) -> String {
             .filter(|r| r.scenario == name)
             .map(|r| row(r, oracle))
             .collect();
-        let kind = if rows.is_empty() {
-            ""
-        } else if simulation
-            .results
-            .iter()
-            .any(|r| r.scenario == name && r.aa)
-        {
-            " (A/A)"
-        } else {
-            " (regression)"
+        let first = simulation.results.iter().find(|r| r.scenario == name);
+        let kind = match first {
+            None => "",
+            Some(r) if r.aa => " (A/A)",
+            Some(r) if r.acceptable => " (to promote: within the margins)",
+            Some(_) => " (regression)",
         };
         text.push_str(&format!("\nscenario {name}{kind}\n"));
         let widths: Vec<usize> = (0..COLUMNS.len())
@@ -336,10 +339,11 @@ pub fn write_report(simulation: &Simulation, dir: &Path) -> anyhow::Result<()> {
         plot_detection_times(&dir.join(&file), &name, &rows)?;
         plots.push(file);
     }
-    let aa: Vec<&MethodResult> = simulation.results.iter().filter(|r| r.aa).collect();
-    if !aa.is_empty() {
+    let acceptable: Vec<&MethodResult> =
+        simulation.results.iter().filter(|r| r.acceptable).collect();
+    if !acceptable.is_empty() {
         let file = "false-rollbacks-by-look.svg".to_string();
-        plot_false_rollbacks_by_look(&dir.join(&file), &aa)?;
+        plot_false_rollbacks_by_look(&dir.join(&file), &acceptable)?;
         plots.push(file);
     }
     md.push_str("\n## Plots\n\n");
@@ -445,7 +449,7 @@ fn plot_detection_times(path: &Path, scenario: &str, rows: &[&MethodResult]) -> 
     Ok(())
 }
 
-/// Cumulative A/A false-rollback rate by look index, per method (A/A scenarios pooled).
+/// Cumulative false-rollback rate by look index, per method (scenarios to promote pooled).
 fn plot_false_rollbacks_by_look(path: &Path, rows: &[&MethodResult]) -> anyhow::Result<()> {
     let mut methods: Vec<String> = Vec::new();
     for r in rows {
@@ -486,7 +490,7 @@ fn plot_false_rollbacks_by_look(path: &Path, rows: &[&MethodResult]) -> anyhow::
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "A/A: cumulative false-rollback rate by look",
+            "Canaries to promote: cumulative false-rollback rate by look",
             ("sans-serif", 18),
         )
         .margin(15)

@@ -343,7 +343,7 @@ impl MethodState {
             .filter(|(c, _)| **c > 0.0)
             .map(|(c, r)| c * r)
             .sum();
-        let (h0, h1) = (&model.baseline_errors, &model.oracle_errors);
+        let (h0, h1) = (&model.oracle_null_errors, &model.oracle_errors);
         let ok = canary.requests - canary.model_errors - canary.errors_5xx - canary.throttled;
         let term = |count: u64, p0: f64, p1: f64| {
             if count == 0 || p0 == p1 {

@@ -28,8 +28,8 @@ pub struct SimulateOptions {
     pub runs: u64,
     pub seed: u64,
     pub methods: Vec<MethodKind>,
-    /// Tune the Kayenta-style level on the A/A scenarios to the policy judge's false-rollback
-    /// rate, and add a row with it.
+    /// Tune the Kayenta-style level so that its worst false-rollback rate over the scenarios to
+    /// promote equals the policy judge's, and add a row with it.
     pub calibrate: bool,
     pub threads: usize,
 }
@@ -41,9 +41,9 @@ pub enum SimulateError {
     #[error("no methods to compare")]
     NoMethods,
     #[error(
-        "--calibrate needs at least one A/A scenario (a scenario with no canary difference) to measure false rollbacks on"
+        "--calibrate needs at least one scenario whose canary should be promoted (A/A, or `expect: promote`) to measure false rollbacks on"
     )]
-    NoAaScenario,
+    NoAcceptableScenario,
 }
 
 /// Parameters shared by every row.
@@ -57,6 +57,9 @@ pub struct SimulationSummary {
     /// Kayenta-style per-look level (before the Bonferroni split over checks).
     pub kayenta_level: f64,
     pub calibrated_kayenta_level: Option<f64>,
+    /// The policy judge's false rollbacks on its worst scenario to promote: what the calibrated
+    /// Kayenta-style row is matched to (per scenario, out of `runs`).
+    pub calibration_target_rollbacks: Option<u64>,
     pub pocock_looks: usize,
     /// Pocock's nominal per-look level for each check.
     pub pocock_level: f64,
@@ -92,9 +95,9 @@ pub fn simulate(
     if options.methods.is_empty() {
         return Err(SimulateError::NoMethods);
     }
-    let aa_count = scenarios.iter().filter(|s| s.is_aa()).count();
-    if options.calibrate && aa_count == 0 {
-        return Err(SimulateError::NoAaScenario);
+    let acceptable_count = scenarios.iter().filter(|s| s.is_acceptable()).count();
+    if options.calibrate && acceptable_count == 0 {
+        return Err(SimulateError::NoAcceptableScenario);
     }
     let policy_arc = Arc::new(policy.clone());
     let buckets = crate::source::default_buckets();
@@ -108,12 +111,14 @@ pub fn simulate(
     methods.sort();
     methods.dedup();
     let has = |kind| methods.contains(&kind);
-    // Passes: each method on every scenario; calibration adds a policy pass on A/A (unless
-    // already there), a never-rejecting Kayenta-style pass on A/A and the calibrated pass.
+    // Passes: each method on every scenario; calibration adds a policy pass on the scenarios to
+    // promote (unless already there), a never-rejecting Kayenta-style pass on them and the
+    // calibrated pass.
     let scenario_count = scenarios.len() as u64;
     let mut total = methods.len() as u64 * scenario_count;
     if options.calibrate {
-        total += aa_count as u64 * (1 + u64::from(!has(MethodKind::Policy))) + scenario_count;
+        total +=
+            acceptable_count as u64 * (1 + u64::from(!has(MethodKind::Policy))) + scenario_count;
     }
     start_progress(total * options.runs);
     let run_all = |setup: &ScenarioSetup, context: &MethodContext, kind| -> Vec<RunRecord> {
@@ -133,7 +138,7 @@ pub fn simulate(
         _ => None,
     };
     let mut results = Vec::new();
-    let mut policy_aa: Vec<Vec<RunRecord>> = Vec::new();
+    let mut policy_acceptable: Vec<Vec<RunRecord>> = Vec::new();
     for setup in &setups {
         for &kind in &methods {
             let records = run_all(setup, &context, kind);
@@ -142,38 +147,54 @@ pub fn simulate(
                 &scenario.name,
                 kind.label(),
                 scenario.is_aa(),
+                scenario.is_acceptable(),
                 level_of(kind),
                 &records,
             ));
-            if kind == MethodKind::Policy && scenario.is_aa() {
-                policy_aa.push(records);
+            if kind == MethodKind::Policy && scenario.is_acceptable() {
+                policy_acceptable.push(records);
             }
         }
     }
     let mut calibrated_kayenta_level = None;
+    let mut calibration_target_rollbacks = None;
     if options.calibrate {
-        if policy_aa.is_empty() {
-            for setup in setups.iter().filter(|s| s.scenario.is_aa()) {
-                policy_aa.push(run_all(setup, &context, MethodKind::Policy));
+        if policy_acceptable.is_empty() {
+            for setup in setups.iter().filter(|s| s.scenario.is_acceptable()) {
+                policy_acceptable.push(run_all(setup, &context, MethodKind::Policy));
             }
         }
-        let target: u64 = policy_aa
+        // A judge's false-rollback rate is its worst over the canaries it should promote (a
+        // test's size is its largest rejection rate under the null): A/A, and canaries that sit
+        // exactly on a margin, where rollbacks are likeliest. Each scenario has `runs` runs.
+        let target: u64 = policy_acceptable
             .iter()
-            .flatten()
-            .filter(|r| r.outcome == run::RunOutcome::RolledBackByJudge)
-            .count() as u64;
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|r| r.outcome == run::RunOutcome::RolledBackByJudge)
+                    .count() as u64
+            })
+            .max()
+            .unwrap_or(0);
         let never_rejecting = MethodContext {
             kayenta_level: 0.0,
             ..context.clone()
         };
-        let min_p: Vec<f64> = setups
+        // The largest level at which no scenario to promote has more than `target` rollbacks.
+        let level = setups
             .iter()
-            .filter(|s| s.scenario.is_aa())
-            .flat_map(|setup| run_all(setup, &never_rejecting, MethodKind::KayentaStyle))
-            .map(|r| r.min_adjusted_p)
-            .collect();
-        let level = calibrated_level(&min_p, target);
+            .filter(|s| s.scenario.is_acceptable())
+            .map(|setup| {
+                let min_p: Vec<f64> = run_all(setup, &never_rejecting, MethodKind::KayentaStyle)
+                    .iter()
+                    .map(|r| r.min_adjusted_p)
+                    .collect();
+                calibrated_level(&min_p, target)
+            })
+            .fold(1.0, f64::min);
         calibrated_kayenta_level = Some(level);
+        calibration_target_rollbacks = Some(target);
         let calibrated = MethodContext {
             kayenta_level: level,
             ..context.clone()
@@ -185,6 +206,7 @@ pub fn simulate(
                 &scenario.name,
                 KAYENTA_CALIBRATED,
                 scenario.is_aa(),
+                scenario.is_acceptable(),
                 Some(level),
                 &records,
             ));
@@ -210,6 +232,7 @@ pub fn simulate(
             methods: method_names,
             kayenta_level: context.kayenta_level,
             calibrated_kayenta_level,
+            calibration_target_rollbacks,
             pocock_looks: looks,
             pocock_level: context.pocock_level,
             checks: check_count(&policy.judge),

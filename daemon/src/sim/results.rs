@@ -12,6 +12,9 @@ pub struct MethodResult {
     pub method: String,
     /// Whether the scenario is A/A (no canary difference).
     pub aa: bool,
+    /// Whether the canary should be promoted (A/A, or a difference within the policy's
+    /// margins): every judge rollback is then a false rollback.
+    pub acceptable: bool,
     pub runs: u64,
     /// Per-look level of the fixed-horizon methods (per look, before the split over checks for
     /// kayenta-style; per look and check for pocock); null for the others.
@@ -61,6 +64,7 @@ pub fn summarize(
     scenario: &str,
     method: &str,
     aa: bool,
+    acceptable: bool,
     level: Option<f64>,
     records: &[RunRecord],
 ) -> MethodResult {
@@ -86,7 +90,7 @@ pub fn summarize(
         .filter(|r| r.outcome == RunOutcome::Promoted)
         .map(|r| r.end_minutes)
         .collect();
-    let (false_rollback_rate, false_rollback_ci) = if aa && runs > 0 {
+    let (false_rollback_rate, false_rollback_ci) = if acceptable && runs > 0 {
         let (low, high) = clopper_pearson(judge, runs, 0.95);
         (Some(judge as f64 / runs as f64), Some([low, high]))
     } else {
@@ -96,20 +100,21 @@ pub fn summarize(
         scenario: scenario.to_string(),
         method: method.to_string(),
         aa,
+        acceptable,
         runs,
         level,
         promoted: count(RunOutcome::Promoted),
         rolled_back_by_judge: judge,
         rolled_back_other: count(RunOutcome::RolledBackOther),
         unfinished: count(RunOutcome::Unfinished),
-        rolled_back_before_onset: if aa {
+        rolled_back_before_onset: if acceptable {
             0
         } else {
             judge - detections.len() as u64
         },
         false_rollback_rate,
         false_rollback_ci,
-        detection_rate: (!aa && runs > 0).then(|| detections.len() as f64 / runs as f64),
+        detection_rate: (!acceptable && runs > 0).then(|| detections.len() as f64 / runs as f64),
         median_detection_minutes: nearest_rank(&detection_minutes, 0.5),
         p90_detection_minutes: nearest_rank(&detection_minutes, 0.9),
         median_detection_canary_requests: nearest_rank(&canary, 0.5),

@@ -254,7 +254,7 @@ pub fn simulate_run(
         let transition = apply(policy, advance(policy, &state, &tick, now), now);
         if transition.decision.kind == DecisionKind::RollBack && regressed {
             record.rollback_look = Some(looks);
-            record.after_onset = model.after_onset && !scenario.is_aa();
+            record.after_onset = model.after_onset && !scenario.is_acceptable();
             if record.after_onset {
                 record.detection_minutes = Some(
                     (interval * (k as u32 + 1))

@@ -61,6 +61,20 @@ pub struct Scenario {
     /// The alternative the oracle tests on an A/A scenario (it has no true regression to know).
     #[serde(default)]
     pub oracle_alternative: Option<OracleAlternative>,
+    /// What a good judge does with this canary. Defaults to `promote` for an A/A scenario and
+    /// `roll_back` otherwise; `promote` on a canary that differs states that the difference is
+    /// within the policy's margins (e.g. exactly 5% slower under a 5% latency margin), so any
+    /// judge rollback is a false rollback.
+    #[serde(default)]
+    pub expect: Option<Expectation>,
+}
+
+/// What a good judge does with a scenario's canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    Promote,
+    RollBack,
 }
 
 /// Request rate over time.
@@ -218,6 +232,12 @@ impl Scenario {
             .all(|(over, base)| over.is_none_or(|o| o == *base))
     }
 
+    /// True when the canary should be promoted: every judge rollback is a false rollback.
+    pub fn is_acceptable(&self) -> bool {
+        self.expect
+            .map_or(self.is_aa(), |expect| expect == Expectation::Promote)
+    }
+
     /// The canary's error rates after onset.
     pub fn canary_errors(&self) -> ErrorRates {
         let o = &self.canary.errors;
@@ -367,13 +387,20 @@ fn validate(file: &ScenarioFile) -> Result<(), Problem> {
                 "e.g. `oracle_alternative: { latency_multiplier: 1.10 }`",
             ));
         }
-        if s.is_aa() {
+        if s.is_aa() && s.expect == Some(Expectation::RollBack) {
+            return Err(problem(
+                at("expect"),
+                "an A/A scenario (no canary difference) has nothing to roll back",
+                "remove `expect`, or give the canary a difference under `canary:`",
+            ));
+        }
+        if s.is_acceptable() {
             match &s.oracle_alternative {
                 Some(alt) if alt.latency_multiplier != 1.0 || alt.error_ratio != 1.0 => {}
                 _ => {
                     return Err(problem(
                         at("oracle_alternative"),
-                        "an A/A scenario (no canary difference) must state the oracle's alternative",
+                        "a scenario whose canary should be promoted (A/A, or `expect: promote`) must state the oracle's alternative",
                         "add e.g. `oracle_alternative: { latency_multiplier: 1.10 }`",
                     ));
                 }
@@ -510,5 +537,31 @@ mod tests {
         let no_alt = GOOD.replace("    oracle_alternative: { latency_multiplier: 1.1 }\n", "");
         let error = parse_str(&no_alt, Path::new("s.yaml")).expect_err("A/A without alt");
         assert!(error.message.contains("oracle_alternative"), "{error}");
+    }
+
+    #[test]
+    fn expect_marks_a_canary_to_promote_and_is_checked() {
+        let file = parse_str(GOOD, Path::new("s.yaml")).expect("valid");
+        assert!(file.scenarios[0].is_acceptable(), "A/A defaults to promote");
+        assert!(
+            !file.scenarios[1].is_acceptable(),
+            "a difference defaults to roll back"
+        );
+        let at_margin = GOOD.replace(
+            "onset: 10m }\n",
+            "onset: 10m }\n    expect: promote\n    oracle_alternative: { latency_multiplier: 1.1 }\n",
+        );
+        let file = parse_str(&at_margin, Path::new("s.yaml")).expect("valid");
+        assert!(file.scenarios[1].is_acceptable() && !file.scenarios[1].is_aa());
+        let no_alt = GOOD.replace("onset: 10m }\n", "onset: 10m }\n    expect: promote\n");
+        let error = parse_str(&no_alt, Path::new("s.yaml")).expect_err("promote without alt");
+        assert!(error.message.contains("oracle_alternative"), "{error}");
+        let nothing_to_detect = GOOD.replace(
+            "oracle_alternative: { latency_multiplier: 1.1 }\n",
+            "oracle_alternative: { latency_multiplier: 1.1 }\n    expect: roll_back\n",
+        );
+        let error = parse_str(&nothing_to_detect, Path::new("s.yaml")).expect_err("A/A roll_back");
+        assert!(error.message.contains("expect"), "{error}");
+        assert!(error.to_string().contains("fix:"), "{error}");
     }
 }

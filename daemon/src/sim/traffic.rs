@@ -273,9 +273,12 @@ pub struct IntervalModel {
     /// Whether the canary differs from the baseline in this interval.
     pub after_onset: bool,
     /// The oracle's per-bucket ln(P_H1 / P_H0) for a canary request, and its error rates
-    /// under H1 (the true canary's, or on A/A the scenario's stated alternative).
+    /// under H1 (the true canary's, or on a scenario to promote the stated alternative).
     pub oracle_log_ratio: Arc<Vec<f64>>,
     pub oracle_errors: ErrorRates,
+    /// The oracle's error rates under H0: the baseline's, or on a scenario to promote the
+    /// canary's true ones.
+    pub oracle_null_errors: ErrorRates,
 }
 
 /// A scenario's distributions per interval index (interval k covers
@@ -307,15 +310,24 @@ impl ScenarioModel {
         };
         let onset = scenario.canary.onset;
         let mut intervals: Vec<IntervalModel> = Vec::with_capacity(count);
-        let alternative = scenario.oracle_alternative.filter(|_| scenario.is_aa());
+        // On a scenario to promote, the oracle's H0 is the canary as it truly is (on A/A, the
+        // baseline) and its H1 that canary changed by the stated alternative; otherwise H0 is
+        // the baseline and H1 the true canary.
+        let alternative = scenario
+            .oracle_alternative
+            .filter(|_| scenario.is_acceptable());
         let oracle_transform = alternative.map_or(canary_transform, |alt| Transform {
-            scale: alt.latency_multiplier,
-            ..Transform::IDENTITY
+            scale: canary_transform.scale * alt.latency_multiplier,
+            ..canary_transform
         });
+        let oracle_null_errors = match alternative {
+            Some(_) => scenario.canary_errors(),
+            None => scenario.errors,
+        };
         let oracle_errors = match alternative {
             Some(alt) => ErrorRates {
-                model: (scenario.errors.model * alt.error_ratio).min(0.5),
-                ..scenario.errors
+                model: (oracle_null_errors.model * alt.error_ratio).min(0.5),
+                ..oracle_null_errors
             },
             None => scenario.canary_errors(),
         };
@@ -358,10 +370,11 @@ impl ScenarioModel {
                     };
                     let h1 = BucketProbabilities::new(buckets, &base, scaled(oracle_transform));
                     let floor = |p: f64| p.max(1e-300).ln();
+                    let null = if alternative.is_some() { &c } else { &b };
                     let r: Arc<Vec<f64>> = Arc::new(
                         h1.probabilities
                             .iter()
-                            .zip(&b.probabilities)
+                            .zip(&null.probabilities)
                             .map(|(p1, p0)| floor(*p1) - floor(*p0))
                             .collect(),
                     );
@@ -395,6 +408,7 @@ impl ScenarioModel {
                 } else {
                     scenario.errors
                 },
+                oracle_null_errors,
             });
         }
         ScenarioModel {
