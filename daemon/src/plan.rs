@@ -696,7 +696,7 @@ fn bucket_loss() -> f64 {
 /// smallest δ at which the judge's Bernoulli mixture for the null p0 = q rejects with (q ∓ δ)·n
 /// successes. ∞ when even δ reaching 0 or 1 does not reject.
 fn quantile_radius(q: f64, n: f64, alpha_each: f64, side: Side) -> f64 {
-    let mixture = BernoulliMixture::new(q, side);
+    let mixture = BernoulliMixture::for_quantile(q, side);
     let threshold = (1.0 / alpha_each).ln();
     let limit = match side {
         Side::AtLeast => q,
@@ -1250,7 +1250,7 @@ mod tests {
         // Roughly the 1/sqrt(n) rate (the mixture adds a slowly growing log factor).
         assert!(r2 > 0.4 * r1 && r2 < 0.6 * r1, "{r1} {r2}");
         // At the radius the judge's own mixture rejects, just inside it does not.
-        let mixture = BernoulliMixture::new(0.99, Side::AtMost);
+        let mixture = BernoulliMixture::for_quantile(0.99, Side::AtMost);
         let threshold = (1.0 / alpha_each).ln();
         assert!(mixture.log_e((0.99 + r1) * 10_000.0, 10_000.0) >= threshold);
         assert!(mixture.log_e((0.99 + 0.99 * r1) * 10_000.0, 10_000.0) < threshold);

@@ -189,7 +189,12 @@ fn bernoulli_log_e_pruned(successes: f64, trials: f64, p0: f64, side: Side) -> (
 pub struct BernoulliMixture {
     success_terms: [f64; LOG_ODDS_GRID_LEN],
     failure_terms: [f64; LOG_ODDS_GRID_LEN],
+    /// ln g_j of a non-uniform prior ([`BernoulliMixture::for_quantile`]); None: uniform.
+    ln_weights: Option<[f64; LOG_ODDS_GRID_LEN]>,
 }
+
+/// The share of a quantile mixture's prior on the alternatives it favours.
+pub const QUANTILE_FOCUS_WEIGHT: f64 = 0.9;
 
 impl BernoulliMixture {
     pub fn new(p0: f64, side: Side) -> Self {
@@ -218,7 +223,52 @@ impl BernoulliMixture {
         BernoulliMixture {
             success_terms,
             failure_terms,
+            ln_weights: None,
         }
+    }
+
+    /// The mixture a quantile's bounds use: [`QUANTILE_FOCUS_WEIGHT`] of the prior on the six
+    /// alternatives around log-odds distance c = 0.08/√(q(1−q)) from q (three standard errors
+    /// of a proportion near q after about 1,500 requests: 0.8 for the p99, 0.16 for the median;
+    /// the six span c/2.8 … 2.3c), the rest spread evenly over the other offsets. A uniform prior
+    /// over the 21 offsets (0.01 … 10) pays ln 21 ≈ 3.0 nats wherever the evidence is; this one
+    /// ln(6/0.9) ≈ 1.9 at the distances a tail check resolves in a rollout's first hundreds to
+    /// thousands of requests, and more (up to ln(15/0.1) ≈ 5.0) far from them, where requests
+    /// are plentiful. It stays an e-process: any fixed prior summing to 1 does.
+    pub fn for_quantile(q: f64, side: Side) -> Self {
+        let mut mixture = BernoulliMixture::new(q, side);
+        let p = q.clamp(1e-12, 1.0 - 1e-12);
+        let focus = 0.08 / (p * (1.0 - p)).sqrt();
+        let steps = (focus / log_odds_offset(0)).ln() / std::f64::consts::SQRT_2.ln();
+        let centre = steps.round().clamp(0.0, (LOG_ODDS_GRID_LEN - 1) as f64) as usize;
+        let (low, high) = (
+            centre.saturating_sub(3),
+            (centre + 2).min(LOG_ODDS_GRID_LEN - 1),
+        );
+        let focused = (high + 1 - low) as f64;
+        let others = LOG_ODDS_GRID_LEN as f64 - focused;
+        mixture.ln_weights = Some(std::array::from_fn(|j| {
+            if (low..=high).contains(&j) {
+                (QUANTILE_FOCUS_WEIGHT / focused).ln()
+            } else {
+                ((1.0 - QUANTILE_FOCUS_WEIGHT) / others).ln()
+            }
+        }));
+        mixture
+    }
+
+    /// ln Σ_j g_j·LR_j for a non-uniform prior, less ln Σ_j g_j (0 but for rounding) so that no
+    /// evidence is exactly E = 1.
+    fn weighted_log_e(
+        terms: &[f64; LOG_ODDS_GRID_LEN],
+        ln_weights: &[f64; LOG_ODDS_GRID_LEN],
+    ) -> f64 {
+        log_sum_exp(
+            terms
+                .iter()
+                .zip(ln_weights)
+                .map(|(term, weight)| term + weight),
+        ) - log_sum_exp(ln_weights.iter().copied())
     }
 
     fn terms(&self, successes: f64, trials: f64) -> [f64; LOG_ODDS_GRID_LEN] {
@@ -235,7 +285,11 @@ impl BernoulliMixture {
         if trials <= 0.0 {
             return 0.0;
         }
-        log_sum_exp(self.terms(successes, trials).iter().copied()) - (LOG_ODDS_GRID_LEN as f64).ln()
+        let terms = self.terms(successes, trials);
+        match &self.ln_weights {
+            Some(ln_weights) => Self::weighted_log_e(&terms, ln_weights),
+            None => log_sum_exp(terms.iter().copied()) - (LOG_ODDS_GRID_LEN as f64).ln(),
+        }
     }
 
     /// Whether ln E ≥ `log_threshold`. max_j ≤ LSE ≤ max_j + ln(len) decides most cases
@@ -245,6 +299,9 @@ impl BernoulliMixture {
             return log_threshold <= 0.0;
         }
         let terms = self.terms(successes, trials);
+        if let Some(ln_weights) = &self.ln_weights {
+            return Self::weighted_log_e(&terms, ln_weights) >= log_threshold;
+        }
         let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let ln_len = (LOG_ODDS_GRID_LEN as f64).ln();
         if max - ln_len >= log_threshold {
@@ -410,8 +467,8 @@ pub struct QuantileMixtures {
 impl QuantileMixtures {
     pub fn new(q: f64) -> Self {
         QuantileMixtures {
-            at_least: BernoulliMixture::new(q, Side::AtLeast),
-            at_most: BernoulliMixture::new(q, Side::AtMost),
+            at_least: BernoulliMixture::for_quantile(q, Side::AtLeast),
+            at_most: BernoulliMixture::for_quantile(q, Side::AtMost),
         }
     }
 }
@@ -463,6 +520,40 @@ fn first_true(len: usize, predicate: impl Fn(usize) -> bool) -> Option<usize> {
         }
     }
     (low < len).then_some(low)
+}
+
+#[cfg(test)]
+mod quantile_prior_tests {
+    use super::*;
+
+    #[test]
+    fn quantile_prior_is_a_probability_that_favours_resolvable_distances() {
+        for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+            for side in [Side::AtLeast, Side::AtMost] {
+                let mixture = BernoulliMixture::for_quantile(q, side);
+                let weights = mixture.ln_weights.expect("weighted");
+                let total: f64 = weights.iter().map(|w| w.exp()).sum();
+                assert!((total - 1.0).abs() < 1e-12, "q {q}: weights sum to {total}");
+                // No evidence (every likelihood ratio 1) is exactly E = 1.
+                let none = [0.0; LOG_ODDS_GRID_LEN];
+                assert_eq!(BernoulliMixture::weighted_log_e(&none, &weights), 0.0);
+            }
+        }
+        // 1,500 requests, 98% of them at or below a point where "at least 99%" is the null
+        // (log-odds distance 0.70, near the p99's c = 0.80): the quantile prior's evidence is
+        // larger than the uniform prior's. Far from c (40,000 requests, distance 0.1) it is
+        // smaller: the price of favouring the distances that matter at low traffic.
+        let evidence = |n: f64, share: f64| {
+            let uniform = BernoulliMixture::new(0.99, Side::AtLeast).log_e(share * n, n);
+            let focused = BernoulliMixture::for_quantile(0.99, Side::AtLeast).log_e(share * n, n);
+            (uniform, focused)
+        };
+        let (u, f) = evidence(1500.0, 0.98);
+        assert!(f > u + 0.5, "near c: focused {f} vs uniform {u}");
+        let far = 1.0 / (1.0 + (-(logit(0.99) - 0.1)).exp());
+        let (u, f) = evidence(40_000.0, far);
+        assert!(f < u, "far from c: focused {f} vs uniform {u}");
+    }
 }
 
 #[cfg(test)]
