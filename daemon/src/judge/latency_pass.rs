@@ -20,6 +20,7 @@ const SHIFT: f64 = 4_503_599_627_370_496.0;
 /// 2^53: every integer below it is an f64.
 const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
 /// 2^26: the square of a smaller whole count is exact.
+#[cfg(test)]
 const COUNT_LIMIT: f64 = 67_108_864.0;
 
 /// One arm's size and Σ(t² − 1)·t over its bins, for each arm of a window.
@@ -70,7 +71,7 @@ pub(crate) fn accumulate_latency(
         return none;
     }
     // Simple loops rather than one: each keeps its lanes in registers and vectorises.
-    let (cumulative_ok, cumulative_small) = add_and_check(
+    let cumulative_ok = add_and_check(
         cumulative_baseline,
         cumulative_canary,
         window_baseline,
@@ -107,7 +108,8 @@ pub(crate) fn accumulate_latency(
         && ties < EXACT_LIMIT;
     let cumulative = cumulative_exact.then(|| {
         let sums = RankSums::from_exact_sums(n_baseline, n_canary, u, ties);
-        let arms = cumulative_small.then_some(ArmSums {
+        // Every count is below 2^26 (see `add_and_check`), as the lattice needs.
+        let arms = Some(ArmSums {
             n_baseline,
             baseline_ties,
             n_canary,
@@ -118,14 +120,15 @@ pub(crate) fn accumulate_latency(
     PassSums { window, cumulative }
 }
 
-/// Whether every window count is whole in [0, 2^26), and the window's Σ c, Σ(b² − 1)·b and
+/// Whether every window count is whole and ≥ 0, and the window's Σ c, Σ(b² − 1)·b and
 /// Σ(c² − 1)·c, in four lanes (the sums are exact when the counts are whole below 2^26 and
-/// the sums below 2^53; otherwise unused).
+/// the sums below 2^53; otherwise unused). A count ≥ 2^26 (or +∞) needs no check of its own:
+/// its term (t² − 1)·t is ≥ 2^78, so its arm's tie sum ends ≥ 2^53 and is refused.
 #[inline(never)]
 fn window_arm_sums(baseline: &[f64], canary: &[f64]) -> (bool, f64, f64, f64) {
     let (mut n_canary, mut baseline_ties, mut canary_ties) =
         ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-    let (mut whole, mut low, mut high) = ([true; 4], [0.0f64; 4], [0.0f64; 4]);
+    let (mut whole, mut low) = ([true; 4], [0.0f64; 4]);
     let len = baseline.len().min(canary.len());
     let blocks = len / 4 * 4;
     for (b, c) in baseline[..blocks]
@@ -133,7 +136,7 @@ fn window_arm_sums(baseline: &[f64], canary: &[f64]) -> (bool, f64, f64, f64) {
         .zip(canary[..blocks].chunks_exact(4))
     {
         for k in 0..4 {
-            (whole[k], low[k], high[k]) = check(check((whole[k], low[k], high[k]), b[k]), c[k]);
+            (whole[k], low[k]) = check(check((whole[k], low[k]), b[k]), c[k]);
             n_canary[k] += c[k];
             baseline_ties[k] += (b[k] * b[k] - 1.0) * b[k];
             canary_ties[k] += (c[k] * c[k] - 1.0) * c[k];
@@ -142,7 +145,7 @@ fn window_arm_sums(baseline: &[f64], canary: &[f64]) -> (bool, f64, f64, f64) {
     let lanes = |sums: [f64; 4]| (sums[0] + sums[1]) + (sums[2] + sums[3]);
     let (mut n_canary, mut baseline_ties, mut canary_ties) =
         (lanes(n_canary), lanes(baseline_ties), lanes(canary_ties));
-    let mut checked = merge_checks(whole, low, high);
+    let mut checked = merge_checks(whole, low);
     for k in blocks..len {
         let (b, c) = (baseline[k], canary[k]);
         checked = check(check(checked, b), c);
@@ -150,29 +153,27 @@ fn window_arm_sums(baseline: &[f64], canary: &[f64]) -> (bool, f64, f64, f64) {
         baseline_ties += (b * b - 1.0) * b;
         canary_ties += (c * c - 1.0) * c;
     }
-    let (whole, low, high) = checked;
-    let ok = whole && low >= 0.0 && high < COUNT_LIMIT;
-    (ok, n_canary, baseline_ties, canary_ties)
+    let (whole, low) = checked;
+    (whole && low >= 0.0, n_canary, baseline_ties, canary_ties)
 }
 
-/// One count into a running check (all whole so far, smallest, largest): `(x + 2^52) − 2^52`
-/// gives x back exactly when x is whole (for |x| < 2^52; NaN never, ±∞ always, which the
-/// smallest and largest then reject). The smallest and largest start at 0 and skip NaN.
+/// One count into a running check (all whole so far, smallest so far): `(x + 2^52) − 2^52`
+/// gives x back exactly when x is whole (for |x| < 2^52; NaN never; −∞, which the smallest
+/// rejects, and +∞ and counts ≥ 2^52, which the tie sums reject, may pass). The smallest
+/// starts at 0 and skips NaN.
 #[inline(always)]
-fn check((whole, low, high): (bool, f64, f64), x: f64) -> (bool, f64, f64) {
+fn check((whole, low): (bool, f64), x: f64) -> (bool, f64) {
     (
         whole & ((x + SHIFT) - SHIFT == x),
         if x < low { x } else { low },
-        if x > high { x } else { high },
     )
 }
 
 /// The lanes of running checks as one.
-fn merge_checks(whole: [bool; 4], low: [f64; 4], high: [f64; 4]) -> (bool, f64, f64) {
+fn merge_checks(whole: [bool; 4], low: [f64; 4]) -> (bool, f64) {
     (
         whole.iter().all(|&w| w),
         low.iter().fold(0.0f64, |a, &b| if b < a { b } else { a }),
-        high.iter().fold(0.0f64, |a, &b| if b > a { b } else { a }),
     )
 }
 
@@ -214,16 +215,18 @@ fn cumulative_sums(baseline: &[f64], canary: &[f64], below: &[f64]) -> [f64; 5] 
 }
 
 /// `cumulative[k] += window[k]` for both arms, and whether every new cumulative count is
-/// whole in [0, 2^52), and whether every one is below 2^26. Branch-free running checks (see
-/// [`check`]) in four lanes, so that the loop vectorises.
+/// whole and ≥ 0. Branch-free running checks (see [`check`]) in four lanes, so that the loop
+/// vectorises. Counts ≥ 2^52 (or +∞) need no check of their own: with t ≥ 2^52 the term
+/// (t² − 1)·t of the tie sum is ≥ 2^53, which refuses the sums; and a tie sum below 2^53
+/// bounds every count below 2^18, so below 2^26 as the lattice needs.
 #[inline(never)]
 fn add_and_check(
     cumulative_baseline: &mut [f64],
     cumulative_canary: &mut [f64],
     window_baseline: &[f64],
     window_canary: &[f64],
-) -> (bool, bool) {
-    let (mut whole, mut low, mut high) = ([true; 4], [0.0f64; 4], [0.0f64; 4]);
+) -> bool {
+    let (mut whole, mut low) = ([true; 4], [0.0f64; 4]);
     let len = window_baseline.len();
     let blocks = len / 4 * 4;
     let lanes = cumulative_baseline[..blocks]
@@ -235,17 +238,17 @@ fn add_and_check(
         for k in 0..4 {
             b[k] += wb[k];
             c[k] += wc[k];
-            (whole[k], low[k], high[k]) = check(check((whole[k], low[k], high[k]), b[k]), c[k]);
+            (whole[k], low[k]) = check(check((whole[k], low[k]), b[k]), c[k]);
         }
     }
-    let mut checked = merge_checks(whole, low, high);
+    let mut checked = merge_checks(whole, low);
     for k in blocks..len {
         cumulative_baseline[k] += window_baseline[k];
         cumulative_canary[k] += window_canary[k];
         checked = check(check(checked, cumulative_baseline[k]), cumulative_canary[k]);
     }
-    let (whole, low, high) = checked;
-    (whole && low >= 0.0 && high < SHIFT, high < COUNT_LIMIT)
+    let (whole, low) = checked;
+    whole && low >= 0.0
 }
 
 /// `out[p]` = Σ_{k<p} counts[k], one entry more than `counts` (replacing `out`'s contents):
