@@ -105,8 +105,11 @@ fn crossing_bracket(
     threshold: f64,
 ) -> Option<(f64, f64)> {
     const SQRT_2PI: f64 = 2.506_628_274_631_000_7;
-    if !(total > 0.0 && total.is_finite() && scale > 0.0 && head.is_finite())
-        || !threshold.is_finite()
+    if !(total > 0.0
+        && total.is_finite()
+        && scale > 0.0
+        && head.is_finite()
+        && threshold.is_finite())
     {
         return None;
     }

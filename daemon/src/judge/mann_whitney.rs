@@ -113,7 +113,7 @@ impl RankSums {
 
     /// The sums' bits (n_B, n_C, U_C, Σ(t³ − t)), for bit-for-bit comparisons.
     #[cfg(test)]
-    pub(crate) fn to_bits(&self) -> [u64; 4] {
+    pub(crate) fn to_bits(self) -> [u64; 4] {
         [
             self.n_baseline.to_bits(),
             self.n_canary.to_bits(),
