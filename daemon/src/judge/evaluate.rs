@@ -21,7 +21,8 @@ use super::error_rate::{ErrorRatioState, ErrorTotals, judge_errors};
 use super::histogram::LogBuckets;
 use super::hodges_lehmann::{LatticeLevels, hodges_lehmann_log_buckets_from};
 use super::kayenta::{self, Classification, KayentaConfig, MetricSeries, ScoreClassification};
-use super::mann_whitney::RankSums;
+use super::latency_pass::{BaselinePositions, PassSums, accumulate_latency, window_sums};
+use super::mann_whitney::{ArmSums, RankSums};
 use super::observation::{ArmObservation, ErrorKind, Observation};
 use super::quantile_cs::{QuantileCache, judge_quantile_with};
 use super::sequential::{LatencyShiftState, MixtureBoundary, decide};
@@ -68,8 +69,13 @@ struct LookCache {
     quantiles: QuantileCache,
     /// The last look's Hodges-Lehmann lattice levels: where the next look's searches start.
     lattice: Option<LatticeLevels>,
-    /// (scale bits, `values` / scale) for the latency check's canary scales.
-    scaled: Vec<(u64, Vec<f64>)>,
+    /// (scale bits, `values` / scale, where those fall among `values`) for the latency
+    /// check's canary scales.
+    scaled: Vec<(u64, Vec<f64>, Option<BaselinePositions>)>,
+    /// The running counts of the window's and the cumulative baseline, from the look's pass
+    /// over the bins (buffers kept so that a look does not allocate them).
+    window_below: Vec<f64>,
+    cumulative_below: Vec<f64>,
 }
 
 impl PartialEq for LookCache {
@@ -102,15 +108,21 @@ impl LookCache {
             self.scaled.clear();
         }
         for &scale in scales {
-            if !self.scaled.iter().any(|(bits, _)| *bits == scale.to_bits()) {
-                let scaled = self.values.iter().map(|value| value / scale).collect();
-                self.scaled.push((scale.to_bits(), scaled));
+            if !self
+                .scaled
+                .iter()
+                .any(|(bits, ..)| *bits == scale.to_bits())
+            {
+                let scaled: Vec<f64> = self.values.iter().map(|value| value / scale).collect();
+                let positions = BaselinePositions::new(&self.values, &scaled, self.values_ordered);
+                self.scaled.push((scale.to_bits(), scaled, positions));
             }
         }
         LookParts {
             values: &self.values,
             values_ordered: self.values_ordered,
             scaled: &self.scaled,
+            window_below: &self.window_below,
             quantiles: &mut self.quantiles,
             lattice: &mut self.lattice,
         }
@@ -121,7 +133,8 @@ impl LookCache {
 struct LookParts<'a> {
     values: &'a [f64],
     values_ordered: bool,
-    scaled: &'a [(u64, Vec<f64>)],
+    scaled: &'a [(u64, Vec<f64>, Option<BaselinePositions>)],
+    window_below: &'a [f64],
     quantiles: &'a mut QuantileCache,
     lattice: &'a mut Option<LatticeLevels>,
 }
@@ -221,6 +234,17 @@ pub fn bucket_values(buckets: &LogBuckets) -> Vec<f64> {
 /// The spec should have passed [`JudgeSpec::validate`]; invalid parts are reported as
 /// Inconclusive checks, never as passes.
 pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observation) -> Verdict {
+    evaluate_with(spec, state, observation, true)
+}
+
+/// [`evaluate`]; `one_pass`: whether the latency shift check may gather its sums in the pass
+/// that accumulates the bins (the tests compare with the separate paths).
+fn evaluate_with(
+    spec: &JudgeSpec,
+    state: &mut JudgeState,
+    observation: &Observation,
+    one_pass: bool,
+) -> Verdict {
     if let Some(buckets) = &state.buckets
         && *buckets != observation.buckets
     {
@@ -252,13 +276,25 @@ pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observat
     }
     state.buckets = Some(observation.buckets.clone());
     state.looks += 1;
-    state.baseline.accumulate(&observation.baseline);
-    state.canary.accumulate(&observation.canary);
 
     // Taken out of the state for the look so that the checks can borrow both.
     let mut cache = std::mem::take(&mut state.cache);
+    // The latency shift check gathers its sums in the pass that accumulates the bins.
+    let pass =
+        if one_pass && spec.method == JudgeMethod::Sequential && spec.checks.latency.is_some() {
+            accumulate_with_pass(
+                state,
+                observation,
+                &mut cache.window_below,
+                &mut cache.cumulative_below,
+            )
+        } else {
+            state.baseline.accumulate(&observation.baseline);
+            state.canary.accumulate(&observation.canary);
+            None
+        };
     let verdict = match spec.method {
-        JudgeMethod::Sequential => evaluate_sequential(spec, state, observation, &mut cache),
+        JudgeMethod::Sequential => evaluate_sequential(spec, state, observation, &mut cache, pass),
         JudgeMethod::Kayenta => {
             let values = cache.values(&observation.buckets);
             evaluate_kayenta(spec, state, observation, values)
@@ -268,11 +304,51 @@ pub fn evaluate(spec: &JudgeSpec, state: &mut JudgeState, observation: &Observat
     verdict
 }
 
+/// What [`ArmObservation::accumulate`] does to both arms, with the latency bins added by
+/// [`accumulate_latency`], whose sums it returns (None when the histograms' lengths differ
+/// even after growing, and the bins were added one by one).
+fn accumulate_with_pass(
+    state: &mut JudgeState,
+    observation: &Observation,
+    window_below: &mut Vec<f64>,
+    cumulative_below: &mut Vec<f64>,
+) -> Option<PassSums> {
+    let bins = observation.baseline.latency.len();
+    for (total, window) in [
+        (&mut state.baseline, &observation.baseline),
+        (&mut state.canary, &observation.canary),
+    ] {
+        total.grow_latency(window.latency.len());
+        total.accumulate_counts(window);
+    }
+    let (baseline, canary) = (&mut state.baseline.latency, &mut state.canary.latency);
+    if baseline.len() == bins && canary.len() == bins && observation.canary.latency.len() == bins {
+        return Some(accumulate_latency(
+            baseline,
+            canary,
+            &observation.baseline.latency,
+            &observation.canary.latency,
+            window_below,
+            cumulative_below,
+        ));
+    }
+    for (total, window) in [
+        (baseline, &observation.baseline.latency),
+        (canary, &observation.canary.latency),
+    ] {
+        for (total, count) in total.iter_mut().zip(window) {
+            *total += count;
+        }
+    }
+    None
+}
+
 fn evaluate_sequential(
     spec: &JudgeSpec,
     state: &mut JudgeState,
     observation: &Observation,
     cache: &mut LookCache,
+    pass: Option<PassSums>,
 ) -> Verdict {
     let scales = spec
         .checks
@@ -283,6 +359,7 @@ fn evaluate_sequential(
         values,
         values_ordered,
         scaled,
+        window_below,
         quantiles,
         lattice,
     } = cache.parts(
@@ -292,8 +369,14 @@ fn evaluate_sequential(
     let scaled_by = |scale: f64| {
         scaled
             .iter()
-            .find(|(bits, _)| *bits == scale.to_bits())
-            .map_or(&[][..], |(_, values)| &values[..])
+            .find(|(bits, ..)| *bits == scale.to_bits())
+            .map_or(&[][..], |(_, values, _)| &values[..])
+    };
+    let positions_by = |scale: f64| {
+        scaled
+            .iter()
+            .find(|(bits, ..)| *bits == scale.to_bits())
+            .and_then(|(_, _, positions)| positions.as_ref())
     };
     let checks_spec = &spec.checks;
     let total_weight: f64 = checks_spec.latency.iter().map(|l| l.weight).sum::<f64>()
@@ -304,15 +387,41 @@ fn evaluate_sequential(
     let mut checks = Vec::new();
 
     if let Some(latency) = &checks_spec.latency {
-        state.latency_shift.update_scaled(
-            latency,
-            values,
-            values_ordered,
-            scaled_by(1.0 + latency.max_increase),
-            scaled_by(1.0 + latency.promote_margin()),
-            &observation.baseline.latency,
-            &observation.canary.latency,
-        );
+        let (window_baseline, window_canary) =
+            (&observation.baseline.latency, &observation.canary.latency);
+        // The window's rank merges from the pass's sums: what `update_scaled` computes when
+        // its exact path applies (the same bits); otherwise it runs.
+        let window = |scale: f64| {
+            let arms = pass.as_ref()?.window?;
+            window_sums(
+                arms,
+                positions_by(scale)?,
+                window_below,
+                window_baseline,
+                window_canary,
+            )
+        };
+        let increments = window(1.0 + latency.max_increase).and_then(|regress| {
+            // With the default promote margin (= max_increase) both processes are one merge.
+            let safe = if latency.promote_margin() == latency.max_increase {
+                regress
+            } else {
+                window(1.0 + latency.promote_margin())?
+            };
+            Some((regress.increment(), safe.increment()))
+        });
+        match increments {
+            Some((regress, safe)) => state.latency_shift.add(regress, safe),
+            None => state.latency_shift.update_scaled(
+                latency,
+                values,
+                values_ordered,
+                scaled_by(1.0 + latency.max_increase),
+                scaled_by(1.0 + latency.promote_margin()),
+                window_baseline,
+                window_canary,
+            ),
+        }
         checks.push(judge_latency_shift(
             latency,
             share(latency.weight),
@@ -321,6 +430,7 @@ fn evaluate_sequential(
             values_ordered,
             state,
             lattice,
+            pass.and_then(|pass| pass.cumulative),
         ));
     }
     for quantile in &checks_spec.quantiles {
@@ -393,6 +503,9 @@ fn evaluate_sequential(
     }
 }
 
+/// `cumulative`: `RankSums::exact_over_bins_with_arms` of the cumulative histograms when the
+/// look's pass found it (computed here otherwise).
+#[allow(clippy::too_many_arguments)]
 fn judge_latency_shift(
     spec: &LatencyShiftSpec,
     alpha: f64,
@@ -401,6 +514,7 @@ fn judge_latency_shift(
     values_ordered: bool,
     state: &JudgeState,
     lattice: &mut Option<LatticeLevels>,
+    cumulative: Option<(RankSums, Option<ArmSums>)>,
 ) -> CheckResult {
     let name = "latency_shift";
     // The evidence needs the checks `BinnedPair::from_counts` makes (equal lengths, finite
@@ -418,7 +532,7 @@ fn judge_latency_shift(
     // `latency_count` would recompute). The exact path accepts only whole counts in [0, 2^52),
     // so when it succeeds the counts need no further check.
     let (exact, arms) = match shape_valid
-        .then(|| RankSums::exact_over_bins_with_arms(baseline, canary))
+        .then(|| cumulative.or_else(|| RankSums::exact_over_bins_with_arms(baseline, canary)))
         .flatten()
     {
         Some((sums, arms)) => (Some(sums), arms),
@@ -916,6 +1030,133 @@ mod tests {
                 direct.safe.s.to_bits()
             );
         }
+    }
+
+    /// Looks judged with the latency sums gathered in the accumulating pass give the verdicts
+    /// and states of the separate paths, bit for bit: 600 generated rollouts of 6 looks over
+    /// three bucket schemes, margins 0 (every canary bin tied to a baseline bin), 5% and 30%
+    /// with promote margins of their own, sparse and dense whole counts, windows without
+    /// canary or baseline traffic, and counts the exact paths refuse (fractional, negative,
+    /// NaN, past 2^26).
+    #[test]
+    fn one_pass_look_equals_the_separate_paths_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(53);
+        let schemes = [
+            LogBuckets::new(0.1, 1.01, 400).expect("valid"),
+            LogBuckets::new(1.0, 1.02, 257).expect("valid"),
+            LogBuckets::new(2.0, 1.5, 31).expect("valid"),
+        ];
+        let (mut exact_windows, mut refused_windows) = (0, 0);
+        for case in 0..600 {
+            let buckets = schemes[case % 3].clone();
+            let bins = buckets.len();
+            let (max_increase, promote_margin) = [
+                (0.0, None),
+                (0.05, None),
+                (0.05, Some(0.02)),
+                (0.3, Some(0.0)),
+            ][case % 4];
+            let spec = JudgeSpec {
+                checks: ChecksSpec {
+                    latency: Some(LatencyShiftSpec {
+                        max_increase,
+                        promote_margin,
+                        ..LatencyShiftSpec::default()
+                    }),
+                    quantiles: if case % 5 == 0 {
+                        vec![QuantileSpec {
+                            q: 0.9,
+                            max_increase: 0.1,
+                            weight: 1.0,
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    ..ChecksSpec::default()
+                },
+                ..JudgeSpec::default()
+            };
+            let (mut one_pass, mut separate) = (JudgeState::new(), JudgeState::new());
+            for look in 0..6 {
+                let mut arm = |requests: f64, occupancy: f64, scale: f64| -> ArmObservation {
+                    let latency: Vec<f64> = (0..bins)
+                        .map(|_| {
+                            if rng.random::<f64>() < occupancy {
+                                (rng.random::<f64>() * scale).floor()
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    let total = latency.iter().sum::<f64>();
+                    ArmObservation {
+                        requests: if total.is_finite() { total as u64 } else { 0 },
+                        model_errors: (requests * 0.01) as u64,
+                        latency,
+                        ..ArmObservation::default()
+                    }
+                };
+                let mut baseline = arm(5_000.0, [1.0, 0.3, 0.05][look % 3], 40.0);
+                let mut canary = arm(500.0, [0.6, 1.0, 0.1][case % 3], 6.0);
+                match (case + look) % 9 {
+                    0 => canary.latency.fill(0.0),
+                    1 => baseline.latency.fill(0.0),
+                    2 => canary.latency[case % bins] = 0.5,
+                    3 => baseline.latency[look % bins] = -1.0,
+                    4 => canary.latency[bins / 2] = f64::NAN,
+                    5 => baseline.latency[bins - 1] = 67_108_864.0,
+                    6 => canary.latency[0] = 3e7,
+                    _ => {}
+                }
+                let observation = Observation {
+                    window_start_unix_s: look as i64 * 60,
+                    window_end_unix_s: (look as i64 + 1) * 60,
+                    buckets: buckets.clone(),
+                    baseline,
+                    canary,
+                };
+                let ours = evaluate_with(&spec, &mut one_pass, &observation, true);
+                let reference = evaluate_with(&spec, &mut separate, &observation, false);
+                assert_eq!(
+                    format!("{ours:?}"),
+                    format!("{reference:?}"),
+                    "case {case} look {look}"
+                );
+                assert_eq!(
+                    serde_json::to_string(&one_pass).expect("serializes"),
+                    serde_json::to_string(&separate).expect("serializes"),
+                    "case {case} look {look}"
+                );
+                assert_eq!(
+                    (
+                        one_pass.latency_shift.regress.s.to_bits(),
+                        one_pass.latency_shift.regress.v.to_bits(),
+                        one_pass.latency_shift.safe.s.to_bits(),
+                        one_pass.latency_shift.safe.v.to_bits(),
+                    ),
+                    (
+                        separate.latency_shift.regress.s.to_bits(),
+                        separate.latency_shift.regress.v.to_bits(),
+                        separate.latency_shift.safe.s.to_bits(),
+                        separate.latency_shift.safe.v.to_bits(),
+                    )
+                );
+                let whole = |counts: &[f64]| {
+                    counts
+                        .iter()
+                        .all(|c| (0.0..67_108_864.0).contains(c) && c.fract() == 0.0)
+                };
+                if whole(&observation.baseline.latency) && whole(&observation.canary.latency) {
+                    exact_windows += 1;
+                } else {
+                    refused_windows += 1;
+                }
+            }
+        }
+        assert!(
+            exact_windows > 1_500 && refused_windows > 500,
+            "{exact_windows} {refused_windows}"
+        );
     }
 
     #[test]

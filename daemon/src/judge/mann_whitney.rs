@@ -86,7 +86,7 @@ pub(crate) fn tie_corrected_variance(n_canary: f64, n_baseline: f64, tie_term: f
 }
 
 /// Running sums over bins in increasing value order.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct RankSums {
     n_baseline: f64,
     n_canary: f64,
@@ -95,6 +95,33 @@ pub(crate) struct RankSums {
 }
 
 impl RankSums {
+    /// The sums from their parts, as one pass over the bins found them exactly (see
+    /// `latency_pass`).
+    pub(crate) fn from_exact_sums(
+        n_baseline: f64,
+        n_canary: f64,
+        u_canary: f64,
+        tie_term: f64,
+    ) -> RankSums {
+        RankSums {
+            n_baseline,
+            n_canary,
+            u_canary,
+            tie_term,
+        }
+    }
+
+    /// The sums' bits (n_B, n_C, U_C, Σ(t³ − t)), for bit-for-bit comparisons.
+    #[cfg(test)]
+    pub(crate) fn to_bits(self) -> [u64; 4] {
+        [
+            self.n_baseline.to_bits(),
+            self.n_canary.to_bits(),
+            self.u_canary.to_bits(),
+            self.tie_term.to_bits(),
+        ]
+    }
+
     /// Adds the next bin (values must arrive in increasing order).
     #[inline]
     pub(crate) fn push(&mut self, baseline: f64, canary: f64) {

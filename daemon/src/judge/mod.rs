@@ -16,6 +16,7 @@ pub mod absolute;
 pub mod anytime;
 pub mod error_rate;
 pub mod evaluate;
+mod latency_pass;
 pub mod observation;
 pub mod quantile_cs;
 pub mod sequential;

@@ -123,12 +123,24 @@ impl ArmObservation {
 
     /// Adds another window's counts (histograms must share buckets).
     pub fn accumulate(&mut self, other: &ArmObservation) {
-        if self.latency.len() < other.latency.len() {
-            self.latency.resize(other.latency.len(), 0.0);
-        }
+        self.grow_latency(other.latency.len());
         for (total, count) in self.latency.iter_mut().zip(&other.latency) {
             *total += count;
         }
+        self.accumulate_counts(other);
+    }
+
+    /// Extends the latency histogram with empty bins to at least `bins` bins (the first step
+    /// of [`ArmObservation::accumulate`]).
+    pub(crate) fn grow_latency(&mut self, bins: usize) {
+        if self.latency.len() < bins {
+            self.latency.resize(bins, 0.0);
+        }
+    }
+
+    /// Adds another window's request and error counts (the part of
+    /// [`ArmObservation::accumulate`] outside the latency histogram).
+    pub(crate) fn accumulate_counts(&mut self, other: &ArmObservation) {
         self.requests += other.requests;
         self.errors_5xx += other.errors_5xx;
         self.model_errors += other.model_errors;

@@ -168,15 +168,15 @@ fn rank_increment_scaled(
 
 /// The sums a window's increment is made of.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct WindowSums {
-    u: f64,
-    tie_sum: f64,
-    n_baseline: f64,
-    n_canary: f64,
+pub(crate) struct WindowSums {
+    pub(crate) u: f64,
+    pub(crate) tie_sum: f64,
+    pub(crate) n_baseline: f64,
+    pub(crate) n_canary: f64,
 }
 
 impl WindowSums {
-    fn increment(&self) -> Option<RankIncrement> {
+    pub(crate) fn increment(&self) -> Option<RankIncrement> {
         let WindowSums {
             u,
             tie_sum,
@@ -205,7 +205,7 @@ impl WindowSums {
 /// independent passes: Σ(t³ − t) = Σ(b³ − b) + Σ(c³ − c) + Σ_ties 3bc(b + c), and
 /// U = Σ_j c_j·(B_<(x_j) + ½·b at x_j), x_j = v_j/scale, the baseline position found by one
 /// forward pointer. None otherwise (the caller merges sequentially).
-fn exact_sums(
+pub(super) fn exact_sums(
     values: &[f64],
     scaled: &[f64],
     ordered: bool,
@@ -393,7 +393,8 @@ impl LatencyShiftState {
         self.add(regress, safe);
     }
 
-    fn add(&mut self, regress: Option<RankIncrement>, safe: Option<RankIncrement>) {
+    /// Adds one window's increments to the regress and safe processes (both or neither).
+    pub(crate) fn add(&mut self, regress: Option<RankIncrement>, safe: Option<RankIncrement>) {
         if let (Some(regress), Some(safe)) = (regress, safe) {
             self.regress.s += regress.s;
             self.regress.v += regress.v;
