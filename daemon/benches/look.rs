@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p canaryd --bench look`
 //!
-//! With `CANARYD_BENCH_CPU_TIME=1` (Linux) the same benchmarks are timed in this thread's CPU
+//! With `CANARYD_TEST_BENCH_CPU_TIME=1` (Linux) the same benchmarks are timed in this thread's CPU
 //! time (`CLOCK_THREAD_CPUTIME_ID`) instead of wall time, as group `look_2000_bins_cpu`: on a
 //! shared machine the wall time also counts the time the bench waits for a core while other
 //! builds run; the CPU time does not (it still pays for shared caches).
@@ -295,7 +295,7 @@ impl ValueFormatter for NanosFormatter {
 
 fn main() {
     #[cfg(target_os = "linux")]
-    if std::env::var_os("CANARYD_BENCH_CPU_TIME").is_some() {
+    if std::env::var_os("CANARYD_TEST_BENCH_CPU_TIME").is_some() {
         let mut c = Criterion::default()
             .with_measurement(ThreadCpuTime)
             .configure_from_args();

@@ -282,8 +282,15 @@ fn bernoulli_log_e_pruned(successes: f64, trials: f64, p0: f64, side: Side) -> (
 pub struct BernoulliMixture {
     success_terms: [f64; LOG_ODDS_GRID_LEN],
     failure_terms: [f64; LOG_ODDS_GRID_LEN],
-    /// ln g_j of a non-uniform prior ([`BernoulliMixture::for_quantile`]); None: uniform.
-    ln_weights: Option<[f64; LOG_ODDS_GRID_LEN]>,
+    /// A non-uniform prior ([`BernoulliMixture::for_quantile`]); None: uniform.
+    prior: Option<WeightedPrior>,
+}
+
+/// ln g_j of a mixture's prior and ln Σ_j g_j (computed once).
+#[derive(Debug, Clone, Copy)]
+struct WeightedPrior {
+    ln_weights: [f64; LOG_ODDS_GRID_LEN],
+    ln_total: f64,
 }
 
 /// The share of a quantile mixture's prior on the alternatives it favours.
@@ -316,7 +323,7 @@ impl BernoulliMixture {
         BernoulliMixture {
             success_terms,
             failure_terms,
-            ln_weights: None,
+            prior: None,
         }
     }
 
@@ -340,28 +347,46 @@ impl BernoulliMixture {
         );
         let focused = (high + 1 - low) as f64;
         let others = LOG_ODDS_GRID_LEN as f64 - focused;
-        mixture.ln_weights = Some(std::array::from_fn(|j| {
+        let ln_weights: [f64; LOG_ODDS_GRID_LEN] = std::array::from_fn(|j| {
             if (low..=high).contains(&j) {
                 (QUANTILE_FOCUS_WEIGHT / focused).ln()
             } else {
                 ((1.0 - QUANTILE_FOCUS_WEIGHT) / others).ln()
             }
-        }));
+        });
+        mixture.prior = Some(WeightedPrior {
+            ln_weights,
+            ln_total: log_sum_exp(ln_weights.iter().copied()),
+        });
         mixture
     }
 
     /// ln Σ_j g_j·LR_j for a non-uniform prior, less ln Σ_j g_j (0 but for rounding) so that no
     /// evidence is exactly E = 1.
-    fn weighted_log_e(
+    fn weighted_log_e(terms: &[f64; LOG_ODDS_GRID_LEN], prior: &WeightedPrior) -> f64 {
+        log_sum_exp(terms.iter().zip(&prior.ln_weights).map(|(t, w)| t + w)) - prior.ln_total
+    }
+
+    /// Whether the weighted ln E reaches `log_threshold`: max_j ≤ LSE ≤ max_j + ln(len) decides
+    /// most cases without any exponential, as for the uniform prior.
+    fn weighted_rejects(
         terms: &[f64; LOG_ODDS_GRID_LEN],
-        ln_weights: &[f64; LOG_ODDS_GRID_LEN],
-    ) -> f64 {
-        log_sum_exp(
-            terms
-                .iter()
-                .zip(ln_weights)
-                .map(|(term, weight)| term + weight),
-        ) - log_sum_exp(ln_weights.iter().copied())
+        prior: &WeightedPrior,
+        log_threshold: f64,
+    ) -> bool {
+        let max = terms
+            .iter()
+            .zip(&prior.ln_weights)
+            .map(|(t, w)| t + w)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let ln_len = (LOG_ODDS_GRID_LEN as f64).ln();
+        if max - prior.ln_total >= log_threshold {
+            return true;
+        }
+        if max + ln_len - prior.ln_total < log_threshold {
+            return false;
+        }
+        Self::weighted_log_e(terms, prior) >= log_threshold
     }
 
     fn terms(&self, successes: f64, trials: f64) -> [f64; LOG_ODDS_GRID_LEN] {
@@ -379,8 +404,8 @@ impl BernoulliMixture {
             return 0.0;
         }
         let terms = self.terms(successes, trials);
-        match &self.ln_weights {
-            Some(ln_weights) => Self::weighted_log_e(&terms, ln_weights),
+        match &self.prior {
+            Some(prior) => Self::weighted_log_e(&terms, prior),
             None => log_sum_exp(terms.iter().copied()) - (LOG_ODDS_GRID_LEN as f64).ln(),
         }
     }
@@ -392,8 +417,8 @@ impl BernoulliMixture {
             return log_threshold <= 0.0;
         }
         let terms = self.terms(successes, trials);
-        if let Some(ln_weights) = &self.ln_weights {
-            return Self::weighted_log_e(&terms, ln_weights) >= log_threshold;
+        if let Some(prior) = &self.prior {
+            return Self::weighted_rejects(&terms, prior, log_threshold);
         }
         let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let ln_len = (LOG_ODDS_GRID_LEN as f64).ln();
@@ -624,12 +649,22 @@ mod quantile_prior_tests {
         for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
             for side in [Side::AtLeast, Side::AtMost] {
                 let mixture = BernoulliMixture::for_quantile(q, side);
-                let weights = mixture.ln_weights.expect("weighted");
-                let total: f64 = weights.iter().map(|w| w.exp()).sum();
+                let prior = mixture.prior.expect("weighted");
+                let total: f64 = prior.ln_weights.iter().map(|w| w.exp()).sum();
                 assert!((total - 1.0).abs() < 1e-12, "q {q}: weights sum to {total}");
                 // No evidence (every likelihood ratio 1) is exactly E = 1.
                 let none = [0.0; LOG_ODDS_GRID_LEN];
-                assert_eq!(BernoulliMixture::weighted_log_e(&none, &weights), 0.0);
+                assert_eq!(BernoulliMixture::weighted_log_e(&none, &prior), 0.0);
+                // The shortcut bounds decide as the full sum does.
+                for (k, n) in [(0.0, 10.0), (980.0, 1000.0), (999.0, 1000.0), (5.0, 5000.0)] {
+                    let terms = mixture.terms(k, n);
+                    for threshold in [0.5, 2.0, 4.0, 8.0] {
+                        assert_eq!(
+                            BernoulliMixture::weighted_rejects(&terms, &prior, threshold),
+                            BernoulliMixture::weighted_log_e(&terms, &prior) >= threshold
+                        );
+                    }
+                }
             }
         }
         // 1,500 requests, 98% of them at or below a point where "at least 99%" is the null
