@@ -3,8 +3,8 @@
 //! with at least the stated power when the real judge (`judge::evaluate`) looks at simulated
 //! windows at one step's share.
 //!
-//! Monte Carlo runs: 200 per check in the suite (`CANARYD_PLAN_MC_RUNS` overrides, e.g.
-//! `CANARYD_PLAN_MC_RUNS=1000 cargo test -p canaryd --release --test plan_cli planned -- --nocapture`).
+//! Monte Carlo runs: 200 per check in the suite (`CANARYD_TEST_PLAN_MC_RUNS` overrides, e.g.
+//! `CANARYD_TEST_PLAN_MC_RUNS=1000 cargo test -p canaryd --release --test plan_cli planned -- --nocapture`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -331,7 +331,7 @@ impl RngCore for SplitMix64 {
 }
 
 fn runs() -> u64 {
-    std::env::var("CANARYD_PLAN_MC_RUNS")
+    std::env::var("CANARYD_TEST_PLAN_MC_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200)

@@ -327,14 +327,14 @@ impl BernoulliMixture {
         }
     }
 
-    /// The mixture a quantile's bounds use: [`QUANTILE_FOCUS_WEIGHT`] of the prior on the six
-    /// alternatives around log-odds distance c = 0.08/√(q(1−q)) from q (three standard errors
-    /// of a proportion near q after about 1,500 requests: 0.8 for the p99, 0.16 for the median;
-    /// the six span c/2.8 … 2.3c), the rest spread evenly over the other offsets. A uniform prior
-    /// over the 21 offsets (0.01 … 10) pays ln 21 ≈ 3.0 nats wherever the evidence is; this one
-    /// ln(6/0.9) ≈ 1.9 at the distances a tail check resolves in a rollout's first hundreds to
-    /// thousands of requests, and more (up to ln(15/0.1) ≈ 5.0) far from them, where requests
-    /// are plentiful. It stays an e-process: any fixed prior summing to 1 does.
+    /// The mixture a quantile's bounds use: [`QUANTILE_FOCUS_WEIGHT`] of the prior on the ten
+    /// offsets from c/11 to 2.3c, c = 0.08/√(q(1−q)) being three standard errors of a
+    /// proportion near q after about 1,500 requests (0.8 for the p99: offsets 0.08 … 1.8, the
+    /// distances its bounds resolve between a few hundred and ~150,000 requests), and the rest
+    /// spread evenly over the eleven others. A uniform prior over all 21 offsets (0.01 … 10)
+    /// pays ln 21 ≈ 3.0 nats wherever the evidence is; this one ln(10/0.9) ≈ 2.4 across that
+    /// range and ln(11/0.1) ≈ 4.7 outside it, where a quantile bound either cannot exist yet
+    /// or has requests to spare. It stays an e-process: any fixed prior summing to 1 does.
     pub fn for_quantile(q: f64, side: Side) -> Self {
         let mut mixture = BernoulliMixture::new(q, side);
         let p = q.clamp(1e-12, 1.0 - 1e-12);
@@ -342,7 +342,7 @@ impl BernoulliMixture {
         let steps = (focus / log_odds_offset(0)).ln() / std::f64::consts::SQRT_2.ln();
         let centre = steps.round().clamp(0.0, (LOG_ODDS_GRID_LEN - 1) as f64) as usize;
         let (low, high) = (
-            centre.saturating_sub(3),
+            centre.saturating_sub(7),
             (centre + 2).min(LOG_ODDS_GRID_LEN - 1),
         );
         let focused = (high + 1 - low) as f64;
@@ -669,8 +669,8 @@ mod quantile_prior_tests {
         }
         // 1,500 requests, 98% of them at or below a point where "at least 99%" is the null
         // (log-odds distance 0.70, near the p99's c = 0.80): the quantile prior's evidence is
-        // larger than the uniform prior's. Far from c (40,000 requests, distance 0.1) it is
-        // smaller: the price of favouring the distances that matter at low traffic.
+        // larger than the uniform prior's. Far outside its range (2,000,000 requests, distance
+        // 0.02) it is smaller: the price of favouring the distances that matter.
         let evidence = |n: f64, share: f64| {
             let uniform = BernoulliMixture::new(0.99, Side::AtLeast).log_e(share * n, n);
             let focused = BernoulliMixture::for_quantile(0.99, Side::AtLeast).log_e(share * n, n);
@@ -678,8 +678,8 @@ mod quantile_prior_tests {
         };
         let (u, f) = evidence(1500.0, 0.98);
         assert!(f > u + 0.5, "near c: focused {f} vs uniform {u}");
-        let far = 1.0 / (1.0 + (-(logit(0.99) - 0.1)).exp());
-        let (u, f) = evidence(40_000.0, far);
+        let far = 1.0 / (1.0 + (-(logit(0.99) - 0.02)).exp());
+        let (u, f) = evidence(2_000_000.0, far);
         assert!(f < u, "far from c: focused {f} vs uniform {u}");
     }
 }
