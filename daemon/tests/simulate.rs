@@ -584,4 +584,31 @@ fn committed_benchmark_scenarios_load_and_cover_the_required_cases() {
     }
     let aa = file.scenarios.iter().filter(|s| s.is_aa()).count();
     assert_eq!(aa, 3, "three A/A scenarios");
+    // One canary on each of the default policy's margins, to be promoted.
+    let policy =
+        canaryd::policy::load_file(&repo("policies/default.yaml")).expect("the default policy");
+    let checks = &policy.judge.checks;
+    let on_margin = |name: &str| {
+        file.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} missing from {names:?}"))
+    };
+    let latency = on_margin("latency-1.05x-at-margin");
+    let latency_margin = checks.latency.as_ref().expect("latency check").max_increase;
+    assert!((latency.canary.latency_multiplier - (1.0 + latency_margin)).abs() < 1e-12);
+    let p99 = on_margin("p99-1.15x-at-margin");
+    let tail = p99.canary.tail.expect("tail change");
+    assert!(tail.above_quantile < 0.99);
+    assert!((tail.multiplier - (1.0 + checks.quantiles[0].max_increase)).abs() < 1e-12);
+    let errors = on_margin("errors-2x-at-margin");
+    let ratio = errors.canary_errors().model / errors.errors.model;
+    assert!((ratio - checks.errors[0].max_ratio.expect("max_ratio")).abs() < 1e-9);
+    for s in [latency, p99, errors] {
+        assert!(
+            s.is_acceptable() && !s.is_aa(),
+            "{} should be promoted",
+            s.name
+        );
+    }
 }
