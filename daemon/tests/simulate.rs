@@ -586,7 +586,7 @@ fn committed_benchmark_scenarios_load_and_cover_the_required_cases() {
     assert_eq!(aa, 3, "three A/A scenarios");
     // One canary on each of the default policy's margins, to be promoted.
     let policy =
-        canaryd::policy::load_file(&repo("policies/default.yaml")).expect("the default policy");
+        canaryd::policy::load_file(repo("policies/default.yaml")).expect("the default policy");
     let checks = &policy.judge.checks;
     let on_margin = |name: &str| {
         file.scenarios
