@@ -289,9 +289,10 @@ pub(crate) fn exact_arm_sums(counts: &[f64]) -> Option<(f64, f64)> {
     (total < EXACT_LIMIT && ties < EXACT_LIMIT).then_some((total, ties))
 }
 
-/// Σ a_k·b_k over the common length, eight independent lanes (exact here, so order-free).
+/// Σ a_k·b_k over the common length, eight independent lanes (exact where the callers use it:
+/// whole counts whose products and sums stay below 2^53, so the order is free).
 #[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));

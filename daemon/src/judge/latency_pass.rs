@@ -13,6 +13,7 @@
 //!
 //! [`ArmObservation::accumulate`]: super::observation::ArmObservation::accumulate
 
+use super::hodges_lehmann::dot;
 use super::mann_whitney::{ArmSums, RankSums};
 use super::sequential::WindowSums;
 
@@ -381,22 +382,6 @@ impl BaselinePositions {
         }
         (runs.len() <= len / 4 + 16).then_some(BaselinePositions { len, runs })
     }
-}
-
-/// Σ a_k·b_k over the common length in eight lanes; exact here, so the order is free.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
-    let mut lanes = [0.0f64; 8];
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += x * y;
-        }
-    }
-    let tail: f64 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f64>() + tail
 }
 
 /// The window's rank merge sums (`exact_sums` of `sequential`) from the pass's arm sums and
