@@ -46,6 +46,13 @@ fn ratio_offset(index: usize) -> f64 {
 pub const FOCUS_WEIGHT: f64 = 0.9;
 const FOCUS: std::ops::RangeInclusive<usize> = 4..=7;
 
+/// ln g_j of every offset and ln Σ_j g_j (0 but for rounding), computed once.
+static LN_PRIOR: std::sync::LazyLock<([f64; RATIO_GRID_LEN], f64)> =
+    std::sync::LazyLock::new(|| {
+        let weights: [f64; RATIO_GRID_LEN] = std::array::from_fn(ln_prior_weight);
+        (weights, log_sum_exp(weights.iter().copied()))
+    });
+
 /// ln g_j: [`FOCUS_WEIGHT`] shared by the favoured offsets, the rest by the others.
 fn ln_prior_weight(index: usize) -> f64 {
     let focused = FOCUS.end() - FOCUS.start() + 1;
@@ -130,14 +137,9 @@ impl ErrorRatioState {
     /// ln E for "regressed" and for "safe".
     pub fn log_e_values(&self) -> (f64, f64) {
         // Less ln Σ g_j (0 but for rounding), so that no evidence is exactly E = 1.
-        let ln_total = log_sum_exp((0..RATIO_GRID_LEN).map(ln_prior_weight));
+        let (ln_weights, ln_total) = &*LN_PRIOR;
         let weighted = |products: &[f64]| {
-            log_sum_exp(
-                products
-                    .iter()
-                    .enumerate()
-                    .map(|(j, product)| product + ln_prior_weight(j)),
-            ) - ln_total
+            log_sum_exp(products.iter().zip(ln_weights).map(|(p, w)| p + w)) - ln_total
         };
         (
             weighted(&self.log_products_regress),
@@ -155,7 +157,7 @@ impl ErrorRatioState {
             .filter_map(|j| {
                 let down = canary_share(share_ratio, null_delta - ratio_offset(j));
                 let per_error = ((1.0 - down) / (1.0 - null)).ln();
-                let missing = log_threshold - ln_prior_weight(j) - self.log_products_safe[j];
+                let missing = log_threshold - LN_PRIOR.0[j] - self.log_products_safe[j];
                 (per_error > 0.0).then(|| (missing / per_error).ceil().max(0.0) as u64)
             })
             .min()

@@ -31,6 +31,7 @@ use super::histogram::{BinnedPair, LogBuckets, from_order_key, order_key};
 #[cfg(test)]
 use super::mann_whitney::RankSums;
 use super::mann_whitney::{ArmSums, mann_whitney};
+use super::quantile_cs::exact_running_sums;
 
 /// Hodges-Lehmann shift estimate (canary − baseline) with a two-sided interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -521,28 +522,6 @@ fn lattice_levels_from(
         lower,
         upper,
     })
-}
-
-/// Appends the running sums of `counts`, which must be whole with a total below 2^53 (every
-/// partial sum is then exact): blocks of eight summed locally, then offset by the total so far.
-fn exact_running_sums(counts: &[f64], out: &mut Vec<f64>) {
-    let blocks = counts.chunks_exact(8);
-    let rest = blocks.remainder();
-    let mut running = 0.0f64;
-    for block in blocks {
-        let mut local = [0.0f64; 8];
-        let mut sum = 0.0f64;
-        for (slot, &count) in local.iter_mut().zip(block) {
-            sum += count;
-            *slot = sum;
-        }
-        out.extend(local.iter().map(|partial| running + partial));
-        running += sum;
-    }
-    for &count in rest {
-        running += count;
-        out.push(running);
-    }
 }
 
 /// [`hodges_lehmann_ratio`] on a log bucket scheme (bin values min·g^(i+½)), exact on the

@@ -70,23 +70,8 @@ pub fn cumulative_counts_into(counts: &[f64], cumulative: &mut Vec<f64>) {
         ok & (0.0..SHIFT).contains(&c) & ((c + SHIFT) - SHIFT == c)
     });
     if whole {
-        let blocks = counts.chunks_exact(8);
-        let rest = blocks.remainder();
-        let mut running = 0.0f64;
-        for block in blocks {
-            let mut local = [0.0f64; 8];
-            let mut sum = 0.0f64;
-            for (slot, &count) in local.iter_mut().zip(block) {
-                sum += count;
-                *slot = sum;
-            }
-            cumulative.extend(local.iter().map(|partial| running + partial));
-            running += sum;
-        }
-        for &count in rest {
-            running += count;
-            cumulative.push(running);
-        }
+        exact_running_sums(counts, cumulative);
+        let running = cumulative.last().copied().unwrap_or(0.0);
         // Rounding is monotone: a total that reached 2^53 anywhere still does at the end.
         if running < EXACT_LIMIT {
             return;
@@ -97,6 +82,28 @@ pub fn cumulative_counts_into(counts: &[f64], cumulative: &mut Vec<f64>) {
     for &count in counts {
         running += count;
         cumulative.push(running);
+    }
+}
+
+/// Appends the running sums of `counts`, which must be whole with a total below 2^53 (every
+/// partial sum is then exact): blocks of eight summed locally, then offset by the total so far.
+pub(super) fn exact_running_sums(counts: &[f64], out: &mut Vec<f64>) {
+    let blocks = counts.chunks_exact(8);
+    let rest = blocks.remainder();
+    let mut running = 0.0f64;
+    for block in blocks {
+        let mut local = [0.0f64; 8];
+        let mut sum = 0.0f64;
+        for (slot, &count) in local.iter_mut().zip(block) {
+            sum += count;
+            *slot = sum;
+        }
+        out.extend(local.iter().map(|partial| running + partial));
+        running += sum;
+    }
+    for &count in rest {
+        running += count;
+        out.push(running);
     }
 }
 
