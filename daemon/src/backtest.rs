@@ -121,6 +121,47 @@ fn parse_duration_ms(text: &str) -> Option<f64> {
         .filter(|v| v.is_finite() && *v >= 0.0)
 }
 
+/// Where the columns a backtest reads sit in an export (names matched case-insensitively).
+struct LogColumns {
+    time: usize,
+    deployment: usize,
+    code: usize,
+    duration: usize,
+    model: Option<usize>,
+    endpoint: Option<usize>,
+}
+
+impl LogColumns {
+    /// The positions in `names`, or the [`REQUIRED_COLUMNS`] that are missing.
+    fn locate<S: AsRef<str>>(names: &[S]) -> Result<Self, Vec<&'static str>> {
+        let find = |name: &str| {
+            names
+                .iter()
+                .position(|n| n.as_ref().eq_ignore_ascii_case(name))
+        };
+        match (
+            find("TimeGenerated"),
+            find("DeploymentName"),
+            find("ResponseCode"),
+            find(DURATION_COLUMN),
+        ) {
+            (Some(time), Some(deployment), Some(code), Some(duration)) => Ok(LogColumns {
+                time,
+                deployment,
+                code,
+                duration,
+                model: find("ModelStatusCode"),
+                endpoint: find("EndpointName"),
+            }),
+            _ => Err(REQUIRED_COLUMNS
+                .iter()
+                .copied()
+                .filter(|c| find(c).is_none())
+                .collect()),
+        }
+    }
+}
+
 fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
     let error = |line: u64, message: String, fix: &str| BacktestError::Csv {
         path: path.to_path_buf(),
@@ -142,35 +183,28 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
             )
         })?
         .clone();
-    let find = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let missing: Vec<&str> = REQUIRED_COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| find(c).is_none())
-        .collect();
-    if !missing.is_empty() {
-        return Err(error(
+    let names: Vec<&str> = headers.iter().collect();
+    let LogColumns {
+        time: c_time,
+        deployment: c_deployment,
+        code: c_code,
+        duration: c_duration,
+        model: c_model,
+        endpoint: c_endpoint,
+    } = LogColumns::locate(&names).map_err(|missing| {
+        error(
             1,
             format!(
                 "missing column(s) {} (the header has {})",
                 missing.join(", "),
-                headers.iter().collect::<Vec<_>>().join(", ")
+                names.join(", ")
             ),
             &format!(
                 "export AmlOnlineEndpointTrafficLog with at least {}",
                 REQUIRED_COLUMNS.join(", ")
             ),
-        ));
-    }
-    let column = |name: &str| find(name).unwrap_or(usize::MAX);
-    let (c_time, c_deployment, c_code, c_duration) = (
-        column("TimeGenerated"),
-        column("DeploymentName"),
-        column("ResponseCode"),
-        column(DURATION_COLUMN),
-    );
-    let c_model = find("ModelStatusCode");
-    let c_endpoint = find("EndpointName");
+        )
+    })?;
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -267,14 +301,15 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
         )
     })?;
     let names = table.column_names();
-    let find = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
-    let missing: Vec<&str> = REQUIRED_COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| find(c).is_none())
-        .collect();
-    if !missing.is_empty() {
-        return Err(error(
+    let LogColumns {
+        time: c_time,
+        deployment: c_deployment,
+        code: c_code,
+        duration: c_duration,
+        model: c_model,
+        endpoint: c_endpoint,
+    } = LogColumns::locate(&names).map_err(|missing| {
+        error(
             "columns".into(),
             format!(
                 "missing column(s) {} (the table has {})",
@@ -285,17 +320,8 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
                 "query AmlOnlineEndpointTrafficLog with at least {}",
                 REQUIRED_COLUMNS.join(", ")
             ),
-        ));
-    }
-    let column = |name: &str| find(name).unwrap_or(usize::MAX);
-    let (c_time, c_deployment, c_code, c_duration) = (
-        column("TimeGenerated"),
-        column("DeploymentName"),
-        column("ResponseCode"),
-        column(DURATION_COLUMN),
-    );
-    let c_model = find("ModelStatusCode");
-    let c_endpoint = find("EndpointName");
+        )
+    })?;
     let mut rows = Vec::with_capacity(table.len());
     for row in 0..table.len() {
         let at = |name: &str| format!("row {row}, column {name}");
