@@ -5,7 +5,7 @@
 //! lock and through the same journal-then-controller path as its own decisions.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::EndpointRef;
+use crate::policy::Policy;
 use crate::rollout::RolloutState;
 use crate::store::{Store, StoreError};
 
@@ -108,6 +109,18 @@ pub struct PolicyStatus {
     pub endpoint: Option<String>,
     /// Why the file was rejected (invalid, or a second policy for one endpoint).
     pub error: Option<String>,
+}
+
+impl PolicyStatus {
+    /// The status of `path`: its policy when it loaded, and why it was rejected if it was.
+    pub fn new(path: &Path, policy: Option<&Policy>, error: Option<String>) -> Self {
+        PolicyStatus {
+            file: path.display().to_string(),
+            name: policy.map(|p| p.name.clone()),
+            endpoint: policy.map(|p| p.target.to_string()),
+            error,
+        }
+    }
 }
 
 /// Shared between the runner and the HTTP server.

@@ -225,12 +225,7 @@ impl Supervisor {
                     let message = error.to_string();
                     statuses.insert(
                         path.clone(),
-                        PolicyStatus {
-                            file: path.display().to_string(),
-                            name: None,
-                            endpoint: None,
-                            error: Some(message.clone()),
-                        },
+                        PolicyStatus::new(&path, None, Some(message.clone())),
                     );
                     if self.reported.get(&path) != Some(&message) {
                         if self.workers.contains_key(&path) {
@@ -251,12 +246,11 @@ impl Supervisor {
                 );
                 statuses.insert(
                     path.clone(),
-                    PolicyStatus {
-                        file: path.display().to_string(),
-                        name: Some(policy.name.clone()),
-                        endpoint: Some(policy.target.to_string()),
-                        error: Some(format!("{message}; fix: keep one policy per endpoint")),
-                    },
+                    PolicyStatus::new(
+                        &path,
+                        Some(&policy),
+                        Some(format!("{message}; fix: keep one policy per endpoint")),
+                    ),
                 );
                 if self.reported.get(&path) != Some(&message) {
                     tracing::error!(policy_file = %path.display(), endpoint = %policy.target, "policy skipped: {message}; fix: keep one policy per endpoint");
@@ -269,15 +263,7 @@ impl Supervisor {
                 tracing::info!(policy_file = %path.display(), "policy is valid again");
             }
             next = next.min(policy.plan.interval);
-            statuses.insert(
-                path.clone(),
-                PolicyStatus {
-                    file: path.display().to_string(),
-                    name: Some(policy.name.clone()),
-                    endpoint: Some(policy.target.to_string()),
-                    error: None,
-                },
-            );
+            statuses.insert(path.clone(), PolicyStatus::new(&path, Some(&policy), None));
             self.ensure_worker(path, policy);
         }
         self.shared.hub.set_policies(statuses);

@@ -377,29 +377,25 @@ impl Store {
 impl Store {
     /// The rollout's latest journal entry, if any.
     pub fn latest_journal(&self, rollout_id: &str) -> Result<Option<JournalEntry>, StoreError> {
-        let connection = self.lock();
-        let raw = connection
-            .query_row(
-                &format!(
-                    "SELECT {JOURNAL_COLUMNS} FROM journal WHERE rollout_id = ?1 ORDER BY id DESC LIMIT 1"
-                ),
-                params![rollout_id],
-                RawJournal::from_row,
-            )
-            .optional()
-            .map_err(sqlite(&self.path, "cannot read the journal"))?;
-        drop(connection);
-        raw.map(|r| r.into_entry(&self.path)).transpose()
+        self.latest_journal_where(rollout_id, "")
     }
 
     /// The rollout's latest journal entry that carries judge evidence, if any.
     pub fn last_evidence(&self, rollout_id: &str) -> Result<Option<JournalEntry>, StoreError> {
+        self.latest_journal_where(rollout_id, "AND evidence != 'null'")
+    }
+
+    /// The rollout's latest journal entry meeting `condition` (SQL, a constant of this module).
+    fn latest_journal_where(
+        &self,
+        rollout_id: &str,
+        condition: &str,
+    ) -> Result<Option<JournalEntry>, StoreError> {
         let connection = self.lock();
         let raw = connection
             .query_row(
                 &format!(
-                    "SELECT {JOURNAL_COLUMNS} FROM journal
-                     WHERE rollout_id = ?1 AND evidence != 'null'
+                    "SELECT {JOURNAL_COLUMNS} FROM journal WHERE rollout_id = ?1 {condition}
                      ORDER BY id DESC LIMIT 1"
                 ),
                 params![rollout_id],
