@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use azure_emulator::model::Actor;
 use azure_emulator::{Clock, EmulatorOptions, RunningEmulator, Scenario};
 use canaryd::clock::{ScaledClock, SharedClock};
@@ -143,18 +143,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(if benching { 200 } else { 3 });
     // The managed-identity credential reads its endpoint from the environment: set it before
     // any thread starts.
-    let probe = std::net::TcpListener::bind(("127.0.0.1", 0)).context("a free port")?;
-    let emulator_addr: SocketAddr = probe.local_addr()?;
-    drop(probe);
-    let identity_header = azure_emulator::identity::random_secret();
-    // SAFETY: no other thread exists yet.
-    unsafe {
-        std::env::set_var(
-            "IDENTITY_ENDPOINT",
-            format!("http://{emulator_addr}{}", azure_emulator::IDENTITY_PATH),
-        );
-        std::env::set_var("IDENTITY_HEADER", &identity_header);
-    }
+    let (emulator_addr, identity_header) = canaryd::demo::loopback_managed_identity()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -107,19 +107,7 @@ impl DemoOptions {
     /// Picks a free loopback port and an identity secret and points `IDENTITY_ENDPOINT` /
     /// `IDENTITY_HEADER` at them. Call before starting the async runtime (no other threads).
     pub fn prepare(json: bool, time_scale: f64) -> anyhow::Result<Self> {
-        let probe = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .context("finding a free loopback port for the emulator")?;
-        let listen = probe.local_addr().context("reading the probe's address")?;
-        drop(probe);
-        let identity_header = azure_emulator::identity::random_secret();
-        // SAFETY: called from `main` before the runtime (or any other thread) exists.
-        unsafe {
-            std::env::set_var(
-                "IDENTITY_ENDPOINT",
-                format!("http://{listen}{}", azure_emulator::IDENTITY_PATH),
-            );
-            std::env::set_var("IDENTITY_HEADER", &identity_header);
-        }
+        let (listen, identity_header) = loopback_managed_identity()?;
         Ok(Self {
             json,
             time_scale,
@@ -127,6 +115,26 @@ impl DemoOptions {
             identity_header,
         })
     }
+}
+
+/// Picks a free loopback port for an emulator and a fresh identity secret, and points
+/// `IDENTITY_ENDPOINT` / `IDENTITY_HEADER` (read by the managed-identity credential) at them.
+/// Call before any other thread exists (e.g. before the async runtime starts).
+pub fn loopback_managed_identity() -> anyhow::Result<(SocketAddr, String)> {
+    let probe = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .context("finding a free loopback port for the emulator")?;
+    let listen = probe.local_addr().context("reading the probe's address")?;
+    drop(probe);
+    let identity_header = azure_emulator::identity::random_secret();
+    // SAFETY: the caller promises no other thread exists yet.
+    unsafe {
+        std::env::set_var(
+            "IDENTITY_ENDPOINT",
+            format!("http://{listen}{}", azure_emulator::IDENTITY_PATH),
+        );
+        std::env::set_var("IDENTITY_HEADER", &identity_header);
+    }
+    Ok((listen, identity_header))
 }
 
 /// Runs the demo to the end (both rollouts finished) or [`WALL_TIMEOUT`].
