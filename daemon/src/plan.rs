@@ -617,6 +617,15 @@ fn first_crossing(traffic: Traffic, crossed: impl Fn(f64, f64) -> bool) -> Optio
     Some(high)
 }
 
+/// What the first crossing of `crossed` needs, at the model's interval.
+fn need_crossing(
+    traffic: Traffic,
+    model: &Model,
+    crossed: impl Fn(f64, f64) -> bool,
+) -> Option<Need> {
+    need(traffic, first_crossing(traffic, crossed), model.interval_s)
+}
+
 fn need(traffic: Traffic, intervals: Option<u64>, interval_s: f64) -> Option<Need> {
     intervals.map(|k| Need {
         canary_requests: (traffic.canary * k as f64).round() as u64,
@@ -783,8 +792,8 @@ fn plan_quantile(spec: &QuantileSpec, alpha: f64, model: &Model, traffic: Traffi
             _ => false,
         }
     };
-    let detect = need(traffic, first_crossing(traffic, regress), model.interval_s);
-    let safe_need = need(traffic, first_crossing(traffic, safe), model.interval_s);
+    let detect = need_crossing(traffic, model, regress);
+    let safe_need = need_crossing(traffic, model, safe);
     let label = quantile_label(q);
     CheckPlan {
         name: format!("latency_{label}"),
@@ -864,17 +873,9 @@ fn plan_errors(spec: &ErrorRateSpec, alpha: f64, model: &Model, traffic: Traffic
                 }
             }
         };
-        let detect = need(
-            traffic,
-            first_crossing(traffic, ratio_run(bad_rate, true)),
-            model.interval_s,
-        );
+        let detect = need_crossing(traffic, model, ratio_run(bad_rate, true));
         let safe = if max_ratio > 1.0 {
-            need(
-                traffic,
-                first_crossing(traffic, ratio_run(base, false)),
-                model.interval_s,
-            )
+            need_crossing(traffic, model, ratio_run(base, false))
         } else {
             None
         };
@@ -922,17 +923,9 @@ fn plan_errors(spec: &ErrorRateSpec, alpha: f64, model: &Model, traffic: Traffic
                 }
             }
         };
-        let detect = need(
-            traffic,
-            first_crossing(traffic, bands(bad_rate, true)),
-            model.interval_s,
-        );
+        let detect = need_crossing(traffic, model, bands(bad_rate, true));
         let safe = if pp > 0.0 {
-            need(
-                traffic,
-                first_crossing(traffic, bands(base, false)),
-                model.interval_s,
-            )
+            need_crossing(traffic, model, bands(base, false))
         } else {
             None
         };
@@ -976,9 +969,9 @@ fn plan_absolute(spec: &AbsoluteSpec, alpha: f64, model: &Model, traffic: Traffi
                 bound_position(q, c, alpha, Side::AtMost, sigma)
                     .is_some_and(|(upper, var)| upper + z * var.sqrt() + bucket_loss() < good_gap)
             };
-            let detect = need(traffic, first_crossing(traffic, regress), model.interval_s);
+            let detect = need_crossing(traffic, model, regress);
             let safe_need = if good_gap > 0.0 {
-                need(traffic, first_crossing(traffic, safe), model.interval_s)
+                need_crossing(traffic, model, safe)
             } else {
                 None
             };
@@ -1019,17 +1012,9 @@ fn plan_absolute(spec: &AbsoluteSpec, alpha: f64, model: &Model, traffic: Traffi
                     }
                 }
             };
-            let detect = need(
-                traffic,
-                first_crossing(traffic, run(bad, true)),
-                model.interval_s,
-            );
+            let detect = need_crossing(traffic, model, run(bad, true));
             let safe = if base < spec.max {
-                need(
-                    traffic,
-                    first_crossing(traffic, run(base, false)),
-                    model.interval_s,
-                )
+                need_crossing(traffic, model, run(base, false))
             } else {
                 None
             };
