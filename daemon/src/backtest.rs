@@ -184,14 +184,7 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
         })?
         .clone();
     let names: Vec<&str> = headers.iter().collect();
-    let LogColumns {
-        time: c_time,
-        deployment: c_deployment,
-        code: c_code,
-        duration: c_duration,
-        model: c_model,
-        endpoint: c_endpoint,
-    } = LogColumns::locate(&names).map_err(|missing| {
+    let columns = LogColumns::locate(&names).map_err(|missing| {
         error(
             1,
             format!(
@@ -217,17 +210,17 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
         })?;
         let line = record.position().map_or(0, |p| p.line());
         let cell = |c: usize| record.get(c).unwrap_or("");
-        let time = parse_time(cell(c_time)).ok_or_else(|| {
+        let time = parse_time(cell(columns.time)).ok_or_else(|| {
             error(
                 line,
                 format!(
                     "column TimeGenerated: {:?} is not a date and time",
-                    cell(c_time)
+                    cell(columns.time)
                 ),
                 "write ISO 8601 UTC times such as 2026-01-01T10:00:00.000Z",
             )
         })?;
-        let deployment = cell(c_deployment).to_ascii_lowercase();
+        let deployment = cell(columns.deployment).to_ascii_lowercase();
         if deployment.is_empty() {
             return Err(error(
                 line,
@@ -235,17 +228,17 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
                 "every request row names the deployment that served it",
             ));
         }
-        let status_code = parse_code(cell(c_code)).map_err(|()| {
+        let status_code = parse_code(cell(columns.code)).map_err(|()| {
             error(
                 line,
                 format!(
                     "column ResponseCode: {:?} is not an HTTP status code",
-                    cell(c_code)
+                    cell(columns.code)
                 ),
                 "give the numeric code, e.g. 200",
             )
         })?;
-        let model_status_code = match c_model {
+        let model_status_code = match columns.model {
             Some(c) => parse_code(cell(c)).map_err(|()| {
                 error(
                     line,
@@ -255,12 +248,12 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
             })?,
             None => None,
         };
-        let latency_ms = parse_duration_ms(cell(c_duration)).ok_or_else(|| {
+        let latency_ms = parse_duration_ms(cell(columns.duration)).ok_or_else(|| {
             error(
                 line,
                 format!(
                     "column {DURATION_COLUMN}: {:?} is not a non-negative number of milliseconds",
-                    cell(c_duration)
+                    cell(columns.duration)
                 ),
                 "give the request's duration in ms, e.g. 120",
             )
@@ -268,7 +261,7 @@ fn read_csv(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
         rows.push(LogRow {
             time,
             deployment,
-            endpoint: c_endpoint.map(|c| cell(c).to_string()),
+            endpoint: columns.endpoint.map(|c| cell(c).to_string()),
             sample: RequestSample {
                 latency_ms,
                 status_code,
@@ -301,14 +294,7 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
         )
     })?;
     let names = table.column_names();
-    let LogColumns {
-        time: c_time,
-        deployment: c_deployment,
-        code: c_code,
-        duration: c_duration,
-        model: c_model,
-        endpoint: c_endpoint,
-    } = LogColumns::locate(&names).map_err(|missing| {
+    let columns = LogColumns::locate(&names).map_err(|missing| {
         error(
             "columns".into(),
             format!(
@@ -325,15 +311,19 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
     let mut rows = Vec::with_capacity(table.len());
     for row in 0..table.len() {
         let at = |name: &str| format!("row {row}, column {name}");
-        let time = table.datetime(row, c_time).ok().flatten().ok_or_else(|| {
-            error(
-                at("TimeGenerated"),
-                "not a date and time".into(),
-                "give ISO 8601 UTC times such as 2026-01-01T10:00:00Z",
-            )
-        })?;
+        let time = table
+            .datetime(row, columns.time)
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                error(
+                    at("TimeGenerated"),
+                    "not a date and time".into(),
+                    "give ISO 8601 UTC times such as 2026-01-01T10:00:00Z",
+                )
+            })?;
         let deployment = table
-            .str(row, c_deployment)
+            .str(row, columns.deployment)
             .ok()
             .flatten()
             .map(str::to_ascii_lowercase)
@@ -356,13 +346,13 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
                 )),
             }
         };
-        let status_code = code(c_code, "ResponseCode")?;
-        let model_status_code = match c_model {
+        let status_code = code(columns.code, "ResponseCode")?;
+        let model_status_code = match columns.model {
             Some(c) => code(c, "ModelStatusCode")?,
             None => None,
         };
         let latency_ms = table
-            .f64(row, c_duration)
+            .f64(row, columns.duration)
             .ok()
             .flatten()
             .filter(|v| v.is_finite() && *v >= 0.0)
@@ -373,7 +363,9 @@ fn read_json(path: &Path, text: &str) -> Result<Vec<LogRow>, BacktestError> {
                     "give the request's duration in ms",
                 )
             })?;
-        let endpoint = c_endpoint.and_then(|c| table.str(row, c).ok().flatten().map(String::from));
+        let endpoint = columns
+            .endpoint
+            .and_then(|c| table.str(row, c).ok().flatten().map(String::from));
         rows.push(LogRow {
             time,
             deployment,
